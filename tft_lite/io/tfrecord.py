@@ -1,0 +1,382 @@
+"""TFRecord framing: the file format tf.data.TFRecordDataset reads and tf.io writes.
+
+Each record is framed as (tensorflow/core/lib/io/record_writer.cc):
+
+    uint64 length            little endian
+    uint32 masked_crc32c(length bytes)
+    byte   data[length]
+    uint32 masked_crc32c(data)
+
+with masked_crc(x) = ((crc >> 15) | (crc << 17)) + 0xa282ead8 (mod 2**32), where crc is CRC32C
+(Castagnoli) computed by google-crc32c (hardware instructions where available). A file may be
+compressed as a whole with GZIP or ZLIB; we use the zlib settings of TensorFlow's
+ZlibCompressionOptions (default level, 15-bit window, memLevel 9) so compressed files are
+byte-identical to TensorFlow's for the same records.
+
+Readers verify both CRCs and raise CorruptRecordError naming the file, the record index and the
+byte offset in the uncompressed stream; with `skip_corrupt=True` corrupt records are skipped
+and counted in a ReadStats instead. Writers are atomic: data goes to a temp file in the target
+directory, renamed over `path` on a clean close and deleted on error.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import google_crc32c
+import pyarrow as pa
+
+from tft_lite.errors import CorruptRecordError, RecordError
+
+_MASK_DELTA = 0xA282EAD8
+_HEADER = struct.Struct("<QI")  # length, masked crc of length
+_FOOTER = struct.Struct("<I")  # masked crc of data
+_HEADER_SIZE, _FOOTER_SIZE = 12, 4
+_READ_CHUNK = 1 << 22  # bytes read (and decompressed) at a time
+_BATCH_BYTES = 1 << 23  # target payload size of one BinaryArray chunk
+_ZLIB_WBITS = {"ZLIB": 15, "GZIP": 31}  # 31 = 15-bit window + gzip header (TF's +16)
+_ZLIB_MEM_LEVEL = 9  # TF's ZlibCompressionOptions::DEFAULT mem_level
+COMPRESSION_TYPES = (None, "GZIP", "ZLIB")
+
+
+def masked_crc32c(data) -> int:
+    """The masked CRC32C TFRecord stores for `data` (bytes-like)."""
+    crc = google_crc32c.value(bytes(data) if not isinstance(data, bytes) else data)
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def _normalize_compression(compression_type, allow_auto=False):
+    if compression_type in (None, "", "NONE", "UNCOMPRESSED"):
+        return None
+    upper = str(compression_type).upper()
+    if upper in ("GZIP", "ZLIB") or (allow_auto and upper == "AUTO"):
+        return upper
+    allowed = "None, 'GZIP', 'ZLIB'" + (", 'auto'" if allow_auto else "")
+    raise ValueError(f"compression_type must be one of {allowed}; got {compression_type!r}")
+
+
+def frame_record(record: bytes) -> bytes:
+    """One record with its TFRecord framing."""
+    length = struct.pack("<Q", len(record))
+    return length + struct.pack("<I", masked_crc32c(length)) + record + struct.pack(
+        "<I", masked_crc32c(record))
+
+
+class TFRecordWriter:
+    """Writes a TFRecord file atomically (temp file + rename when closed without error).
+
+    Args:
+      path: the destination file; it appears only once the writer closes cleanly.
+      compression_type: None, "GZIP" or "ZLIB".
+
+    Use as a context manager: an exception inside the `with` block removes the temp file and
+    leaves nothing at `path` (an older file there stays untouched).
+    """
+
+    def __init__(self, path, compression_type=None):
+        self.path = os.fspath(path)
+        self.compression_type = _normalize_compression(compression_type)
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            fd, self._tmp_path = tempfile.mkstemp(
+                dir=directory, prefix=f".{os.path.basename(self.path)}.", suffix=".tmp")
+        except OSError as exc:
+            raise RecordError(f"cannot create a file in {directory}: {exc}", path=path) from exc
+        self._file = os.fdopen(fd, "wb")
+        self._compressor = None
+        if self.compression_type:
+            self._compressor = zlib.compressobj(
+                zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, _ZLIB_WBITS[self.compression_type],
+                _ZLIB_MEM_LEVEL)
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self.records_written = 0
+        self.closed = False
+
+    def write(self, record) -> None:
+        """Appends one record (bytes-like)."""
+        self._append(frame_record(bytes(record)))
+        self.records_written += 1
+
+    def write_batch(self, records) -> None:
+        """Appends many records: a list of bytes, or a pyarrow Binary/LargeBinary array."""
+        if isinstance(records, pa.ChunkedArray):
+            for chunk in records.chunks:
+                self.write_batch(chunk)
+            return
+        if isinstance(records, pa.Array):
+            if records.null_count:
+                raise RecordError("cannot write null records", path=self.path,
+                                  record_index=self.records_written)
+            records = records.to_pylist()
+        frames = [frame_record(r) for r in records]
+        self._append(b"".join(frames))
+        self.records_written += len(frames)
+
+    def _append(self, data: bytes) -> None:
+        if self.closed:
+            raise ValueError(f"write to closed TFRecordWriter for {self.path}")
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= _READ_CHUNK:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        data = b"".join(self._pending)
+        self._pending, self._pending_bytes = [], 0
+        self._file.write(self._compressor.compress(data) if self._compressor else data)
+
+    def close(self) -> None:
+        """Finishes the file and renames it into place."""
+        if self.closed:
+            return
+        self._flush_pending()
+        if self._compressor:
+            self._file.write(self._compressor.flush(zlib.Z_FINISH))
+        self._file.close()
+        self.closed = True
+        os.replace(self._tmp_path, self.path)
+
+    def abort(self) -> None:
+        """Discards everything written; nothing appears at `path`."""
+        if self.closed:
+            return
+        self.closed = True
+        self._file.close()
+        if os.path.exists(self._tmp_path):
+            os.unlink(self._tmp_path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+    def __del__(self):
+        if not getattr(self, "closed", True):
+            self.abort()
+
+
+@dataclass
+class ReadStats:
+    """Counters a reader fills in: records read, corrupt records skipped, and where."""
+
+    records: int = 0
+    corrupt_records: int = 0
+    errors: list = field(default_factory=list)  # CorruptRecordError of each skipped record
+
+
+def expand_paths(paths) -> list[str]:
+    """A path, a glob pattern or a list of either → sorted, de-duplicated file list.
+
+    Raises FileNotFoundError naming the pattern when a pattern matches nothing.
+    """
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]
+    out = []
+    for item in paths:
+        item = os.fsdecode(item)
+        if glob.has_magic(item):
+            matches = sorted(glob.glob(item))
+            if not matches:
+                raise FileNotFoundError(f"file pattern {item!r} matches no files")
+            out.extend(matches)
+        else:
+            if not os.path.exists(item):
+                raise FileNotFoundError(f"TFRecord file {item!r} does not exist")
+            out.append(item)
+    return list(dict.fromkeys(out))
+
+
+def detect_compression(path) -> str | None:
+    """Guesses None/"GZIP"/"ZLIB" from the extension, then from the file's first bytes."""
+    name = os.fspath(path).lower()
+    if name.endswith((".gz", ".gzip")):
+        return "GZIP"
+    if name.endswith((".zz", ".zlib")):
+        return "ZLIB"
+    with open(path, "rb") as f:
+        head = f.read(_HEADER_SIZE)
+    if head[:2] == b"\x1f\x8b":
+        return "GZIP"
+    if len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0:
+        # Could be a zlib header, or the low bytes of an uncompressed record length: an
+        # uncompressed file's first 12 bytes carry a length CRC we can check.
+        if len(head) == _HEADER_SIZE:
+            length, crc = _HEADER.unpack(head)
+            if masked_crc32c(head[:8]) == crc:
+                return None
+        return "ZLIB"
+    return None
+
+
+def _chunks(path, compression_type) -> Iterator[bytes]:
+    """Yields the uncompressed byte stream of one file in chunks."""
+    with open(path, "rb") as f:
+        if compression_type is None:
+            while chunk := f.read(_READ_CHUNK):
+                yield chunk
+            return
+        decompressor = zlib.decompressobj(_ZLIB_WBITS[compression_type])
+        offset = 0
+        while chunk := f.read(_READ_CHUNK):
+            try:
+                out = decompressor.decompress(chunk)
+            except zlib.error as exc:
+                raise CorruptRecordError(
+                    f"not a valid {compression_type} stream ({exc}); is the file "
+                    f"{_other_compression_hint(path, compression_type)}?", path=path,
+                    offset=offset) from exc
+            offset += len(chunk)
+            if out:
+                yield out
+            if decompressor.eof:
+                break
+        if not decompressor.eof:
+            raise CorruptRecordError(f"truncated {compression_type} stream: the file ends "
+                                     "before the compressed data does", path=path,
+                                     offset=offset)
+        tail = decompressor.flush()
+        if tail:
+            yield tail
+
+
+def _other_compression_hint(path, compression_type):
+    try:
+        actual = detect_compression(path)
+    except OSError:
+        return "compressed differently"
+    return f"compressed as {actual}" if actual else "uncompressed (compression_type=None)"
+
+
+class _RecordScanner:
+    """Splits one file's uncompressed stream into records, verifying the framing."""
+
+    def __init__(self, path, compression_type, skip_corrupt, stats):
+        self.path, self.compression_type = path, compression_type
+        self.skip_corrupt, self.stats = skip_corrupt, stats
+        self.record_index = 0
+
+    def _corrupt(self, message, offset):
+        error = CorruptRecordError(message, path=self.path, record_index=self.record_index,
+                                   offset=offset)
+        if not self.skip_corrupt:
+            raise error
+        self.stats.corrupt_records += 1
+        self.stats.errors.append(error)
+
+    def batches(self) -> Iterator[list[bytes]]:
+        """Yields lists of records; each list holds the records of one decompressed chunk."""
+        buf = b""
+        base = 0  # stream offset of buf[0]
+        for chunk in _chunks(self.path, self.compression_type):
+            buf = buf + chunk if buf else chunk
+            records, used, stop = self._scan(buf, base)
+            if records:
+                yield records
+            if stop:
+                return
+            buf, base = buf[used:], base + used
+        if buf:
+            self._corrupt(f"truncated record: the file ends {len(buf)} bytes into a record "
+                          f"({_truncation_detail(buf)})", base)
+
+    def _scan(self, buf: bytes, base: int):
+        """Parses whole records from buf. Returns (records, bytes used, stop reading file)."""
+        records, pos, end = [], 0, len(buf)
+        view = memoryview(buf)
+        while end - pos >= _HEADER_SIZE:
+            length, length_crc = _HEADER.unpack_from(buf, pos)
+            if masked_crc32c(view[pos:pos + 8]) != length_crc:
+                hint = ""
+                if self.compression_type is None and pos == 0 and base == 0:
+                    guess = detect_compression(self.path)
+                    if guess:
+                        hint = f"; the file looks {guess}-compressed: pass compression_type=" \
+                               f"'{guess}' or 'auto'"
+                self._corrupt(f"corrupt record length: length CRC mismatch{hint}", base + pos)
+                return records, pos, True  # the framing is lost: nothing after is trustworthy
+            total = _HEADER_SIZE + length + _FOOTER_SIZE
+            if end - pos < total:
+                break
+            data = buf[pos + _HEADER_SIZE:pos + _HEADER_SIZE + length]
+            (data_crc,) = _FOOTER.unpack_from(buf, pos + _HEADER_SIZE + length)
+            if masked_crc32c(data) != data_crc:
+                self._corrupt(f"corrupt record data: data CRC mismatch over {length} bytes",
+                              base + pos)
+            else:
+                records.append(data)
+                self.stats.records += 1
+            self.record_index += 1
+            pos += total
+        return records, pos, False
+
+
+def _truncation_detail(buf: bytes) -> str:
+    if len(buf) < _HEADER_SIZE:
+        return f"header needs {_HEADER_SIZE} bytes, got {len(buf)}"
+    (length,) = struct.unpack_from("<Q", buf)
+    return f"record of {length} bytes needs {_HEADER_SIZE + length + _FOOTER_SIZE} " \
+           f"bytes with framing, got {len(buf)}"
+
+
+def _file_batches(paths, compression_type, skip_corrupt, stats):
+    compression = _normalize_compression(compression_type, allow_auto=True)
+    stats = stats if stats is not None else ReadStats()
+    for path in expand_paths(paths):
+        file_compression = detect_compression(path) if compression == "AUTO" else compression
+        yield from _RecordScanner(path, file_compression, skip_corrupt, stats).batches()
+
+
+def read_tfrecords(paths, compression_type=None, skip_corrupt=False,
+                   stats: ReadStats | None = None) -> Iterator[bytes]:
+    """Yields every record (bytes) of the TFRecord files, in order.
+
+    Args:
+      paths: a file, a glob pattern, or a list of them (patterns are expanded and sorted).
+      compression_type: None, "GZIP", "ZLIB", or "auto" (per file, from its name and bytes).
+      skip_corrupt: skip records that fail a CRC check (and the rest of a file whose framing
+        is lost) instead of raising; each one is counted in `stats.corrupt_records`.
+      stats: a ReadStats to fill in.
+
+    Raises:
+      CorruptRecordError: bad CRC, truncation or wrong compression (file, record, offset).
+      FileNotFoundError: a path does not exist or a pattern matches nothing.
+    """
+    for records in _file_batches(paths, compression_type, skip_corrupt, stats):
+        yield from records
+
+
+def read_tfrecord_batches(paths, compression_type=None, skip_corrupt=False,
+                          stats: ReadStats | None = None,
+                          batch_bytes: int = _BATCH_BYTES) -> Iterator[pa.BinaryArray]:
+    """Like read_tfrecords, but yields pyarrow BinaryArrays of about `batch_bytes` each."""
+    pending, size = [], 0
+    for records in _file_batches(paths, compression_type, skip_corrupt, stats):
+        pending.extend(records)
+        size += sum(map(len, records))
+        if size >= batch_bytes:
+            yield pa.array(pending, type=pa.binary())
+            pending, size = [], 0
+    if pending:
+        yield pa.array(pending, type=pa.binary())
+
+
+def write_tfrecords(path, records: Iterable, compression_type=None) -> int:
+    """Writes all records to `path` atomically; returns the number written."""
+    with TFRecordWriter(path, compression_type) as writer:
+        if isinstance(records, (pa.Array, pa.ChunkedArray)):
+            writer.write_batch(records)
+        else:
+            for record in records:
+                writer.write(record)
+        return writer.records_written
