@@ -204,6 +204,31 @@ static Py_ssize_t find_column(Decoder *d, const uint8_t *key, Py_ssize_t n) {
   }
 }
 
+/* Whether s[0:n] is valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF):
+ * proto3 rejects map keys that are not, and so do we. */
+static int valid_utf8(const uint8_t *s, Py_ssize_t n) {
+  Py_ssize_t i = 0;
+  while (i < n) {
+    uint8_t c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    int len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (!len || i + len > n) return 0;
+    uint32_t cp = c & (0xff >> (len + 1));
+    for (int k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80) return 0;
+      cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += len;
+  }
+  return 1;
+}
+
 static void truncate_row(Column *col) {
   col->count = col->row_start;
   if (col->kind == KIND_BYTES) {
@@ -321,7 +346,10 @@ static int parse_entry(Cursor *c, Decoder *d, const uint8_t *p, const uint8_t *e
     }
   }
   Py_ssize_t ci = find_column(d, key, key_len);
-  if (ci < 0) return 0; /* a feature the spec does not ask for */
+  if (ci < 0) { /* a feature the spec does not ask for (our names are valid UTF-8) */
+    if (!valid_utf8(key, key_len)) return fail(c, p, "feature name (map key) is not valid UTF-8");
+    return 0;
+  }
   Column *col = &d->cols[ci];
   if (!col->touched) {
     col->touched = 1;

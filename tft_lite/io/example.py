@@ -189,8 +189,10 @@ def _validity(column: pa.Array):
         return None
     if pa.types.is_null(column.type):
         return np.zeros(len(column), np.uint8)
-    bits = np.frombuffer(column.buffers()[0], np.uint8)
-    return np.unpackbits(bits, bitorder="little")[column.offset:column.offset + len(column)]
+    first, skip = divmod(column.offset, 8)  # unpack only this slice's bytes of the bitmap
+    bits = np.frombuffer(column.buffers()[0], np.uint8)[first:first + (skip + len(column) + 7)
+                                                        // 8]
+    return np.unpackbits(bits, bitorder="little")[skip:skip + len(column)]
 
 
 def _flatten_arrow(name, column: pa.Array, dtype):

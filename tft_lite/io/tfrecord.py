@@ -220,9 +220,12 @@ def detect_compression(path) -> str | None:
 
 
 def _chunks(path, compression_type) -> Iterator[bytes]:
-    """Yields the uncompressed byte stream of one file in chunks."""
+    """Yields the uncompressed byte stream of one file in chunks.
+
+    A zero-byte file holds zero records whatever the compression, as in TensorFlow.
+    """
     with open(path, "rb") as f:
-        if compression_type is None:
+        if compression_type is None or os.fstat(f.fileno()).st_size == 0:
             while chunk := f.read(_READ_CHUNK):
                 yield chunk
             return

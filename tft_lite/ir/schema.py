@@ -35,7 +35,11 @@ NUMPY_DTYPES = {"int64": np.dtype(np.int64), "float32": np.dtype(np.float32),
 
 def normalize_dtype(dtype: Any, feature: str | None = None) -> str:
     """Returns "int64", "float32" or "string" for any accepted spelling of a dtype."""
-    if isinstance(dtype, str):
+    builtin = {object: "string", bytes: "string", str: "string", int: "int64",
+               float: "float32"}
+    if isinstance(dtype, type) and dtype in builtin:
+        name = builtin[dtype]
+    elif isinstance(dtype, str):
         name = dtype
     elif isinstance(dtype, type) and issubclass(dtype, np.generic):
         name = np.dtype(dtype).name if dtype not in (np.bytes_, np.str_) else "string"
