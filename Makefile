@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) setup.py tft_lite/io/_codec.c
+$(STAMP): $(PY) setup.py tft_lite/io/_codec.c tft_lite/kernels/_lookup.c
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[beam,test]'
 	touch $(STAMP)

@@ -1,8 +1,9 @@
 """tft_lite: TensorFlow Transform without TensorFlow.
 
-The columnar Example codec has a small C extension (tft_lite/io/_codec.c). It is optional:
-if the compiler is missing the build carries on and tft_lite uses its pure-Python codec, which
-gives identical bytes and values (tests check both paths against each other).
+Two small C extensions make the hot paths fast: the columnar Example codec
+(tft_lite/io/_codec.c) and the vocabulary hash table (tft_lite/kernels/_lookup.c). Both are
+optional: if the compiler is missing the build carries on and tft_lite uses pure-Python
+twins, which give identical results (tests check both paths against each other).
 """
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
@@ -35,7 +36,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["tft_lite", "tft_lite.*"]),
     ext_modules=[
-        Extension("tft_lite.io._codec", ["tft_lite/io/_codec.c"], extra_compile_args=["-O3"])
+        Extension("tft_lite.io._codec", ["tft_lite/io/_codec.c"], extra_compile_args=["-O3"]),
+        Extension("tft_lite.kernels._lookup", ["tft_lite/kernels/_lookup.c"],
+                  extra_compile_args=["-O3"]),
     ],
     cmdclass={"build_ext": OptionalBuildExt},
     install_requires=[
@@ -43,6 +46,8 @@ setup(
         "pyarrow>=14",
         "protobuf>=4.21",
         "google-crc32c>=1.5",
+        "pyfarmhash>=0.4",  # FarmHash Fingerprint64: TF's to_hash_bucket_fast and OOV buckets
+        "siphash24>=1.0",  # SipHash-2-4: TF's to_hash_bucket_strong (hash_strings with key)
     ],
     extras_require={
         "beam": ["apache-beam>=2.60"],

@@ -1,0 +1,403 @@
+"""Tests for tft_lite.analyzers.vocabulary (VocabularyCombiner and the text file format).
+
+Golden file bytes: produced once with tensorflow-transform 1.21 / TensorFlow 2.21
+(/work/tfvenv) by running `tft_beam.AnalyzeDataset` (DirectRunner) with a preprocessing_fn
+calling `tft.vocabulary(x, vocab_filename="v", **config)` on a VarLenFeature (tf.string or
+tf.int64) holding one token per instance, then reading the bytes of
+`TFTransformOutput.vocabulary_file_by_name("v")` (the only file in its directory). They are
+pasted as literals; these tests never import TensorFlow.
+"""
+import os
+import pickle
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tft_lite.analyzers import vocabulary as vocab_mod
+from tft_lite.analyzers.vocabulary import (
+    DUMMY_INT_TOKEN,
+    DUMMY_STRING_TOKEN,
+    VocabularyCombiner,
+    maybe_format_vocabulary_input,
+    read_vocabulary_file,
+    vocabulary_file_bytes,
+    write_vocabulary_file,
+)
+
+TOKENS = [
+    b"b", b"a", b"c", b"a", b"c", b"b", b"a", b"", b"", b"", b"", b"x\ny", b"x\ny", b"x\ny",
+    b"x\ny", b"r\r", b"r\r", b"r\r", b"r\r", b"\n", b"sp ace", b"sp ace", b"\xff\xfe",
+    b"\xff\xfe", b"caf\xc3\xa9", b"\t", b"\t", b"aa", b"B", b"b ",
+]
+UTF8_TOKENS = [t for t in TOKENS if t != b"\xff\xfe"]
+INTS = [3, 3, 3, 3, 3, 2, 2, 2, 111, 111, 111, -5, -5, 10, 9, 0, -(2**63), 2**63 - 1]
+SMALL = [b"a", b"a", b"b", b"c", b"c", b"c"]
+D = DUMMY_STRING_TOKEN
+
+# name, tokens, input_dtype, config, exact bytes of the file TFT 1.21 wrote.
+TFT_GOLDEN = [
+    ("basic", TOKENS, "string", {},
+     b"a\n\xff\xfe\nsp ace\nc\nb\n\t\ncaf\xc3\xa9\nb \naa\nB\n"),
+    ("basic_freq_utf8", UTF8_TOKENS, "string", {"store_frequency": True},
+     b"3 a\n2 sp ace\n2 c\n2 b\n2 \t\n1 caf\xc3\xa9\n1 b \n1 aa\n1 B\n"),
+    ("topk3", TOKENS, "string", {"top_k": 3}, b"a\n\xff\xfe\nsp ace\n"),
+    ("topk3_freq", UTF8_TOKENS, "string", {"top_k": 3, "store_frequency": True},
+     b"3 a\n2 sp ace\n2 c\n"),
+    ("thresh2", TOKENS, "string", {"frequency_threshold": 2},
+     b"a\n\xff\xfe\nsp ace\nc\nb\n\t\n"),
+    ("thresh2_topk2", TOKENS, "string", {"frequency_threshold": 2, "top_k": 2},
+     b"a\n\xff\xfe\n"),
+    ("thresh_frac", TOKENS, "string", {"frequency_threshold": 1.5},
+     b"a\n\xff\xfe\nsp ace\nc\nb\n\t\n"),
+    ("ints", INTS, "int64", {},
+     b"3\n2\n111\n-5\n9223372036854775807\n9\n10\n0\n-9223372036854775808\n"),
+    ("ints_freq", INTS, "int64", {"store_frequency": True},
+     b"5 3\n3 2\n3 111\n2 -5\n1 9223372036854775807\n1 9\n1 10\n1 0\n1 -9223372036854775808\n"),
+    ("ints_topk", INTS, "int64", {"top_k": 4}, b"3\n2\n111\n-5\n"),
+    ("empty_str", [], "string", {}, D + b"\n"),
+    ("empty_str_freq", [], "string", {"store_frequency": True}, b"1 " + D + b"\n"),
+    ("only_filtered", [b"", b"a\nb"], "string", {"store_frequency": True}, b"1 " + D + b"\n"),
+    ("empty_int", [], "int64", {}, b"-1\n"),
+    ("empty_int_freq", [], "int64", {"store_frequency": True}, b"1 -1\n"),
+    ("empty_topk", [], "string", {"top_k": 5}, D + b"\n"),
+    ("thresh_all_out", [b"a", b"b"], "string", {"frequency_threshold": 5}, D + b"\n"),
+    ("reserved", SMALL, "string", {"reserved_tokens": ["c", "zz"]}, b"c\nzz\na\nb\n"),
+    ("reserved_freq", SMALL, "string", {"reserved_tokens": ["c", "zz"], "store_frequency": True},
+     b"-1 c\n-1 zz\n2 a\n1 b\n"),
+    ("reserved_topk", SMALL, "string", {"reserved_tokens": ["c", "zz"], "top_k": 2},
+     b"c\nzz\na\n"),
+    ("reserved_empty", [], "string", {"reserved_tokens": ["c", "zz"]}, b"c\nzz\n"),
+    ("reserved_empty_topk", [], "string", {"reserved_tokens": ["c", "zz"], "top_k": 3},
+     b"c\nzz\n" + D + b"\n"),
+    ("reserved_thresh_topk_freq", [b"a", b"a", b"b", b"c", b"c", b"c", b"d", b"d"], "string",
+     {"reserved_tokens": ["d"], "top_k": 2, "frequency_threshold": 2, "store_frequency": True},
+     b"-1 d\n3 c\n"),
+    ("thresh_le1", [b"a", b"b", b"b"], "string", {"frequency_threshold": 1}, b"b\na\n"),
+    ("thresh0", [b"a", b"b", b"b"], "string", {"frequency_threshold": 0}, b"b\na\n"),
+]
+
+
+def _array(tokens, input_dtype):
+    if input_dtype == "string":
+        arr = np.empty(len(tokens), dtype=object)
+        arr[:] = tokens
+        return arr
+    return np.array(tokens, dtype=input_dtype)
+
+
+def _extract(comb, tokens, input_dtype, batch_size=None):
+    acc = comb.create_accumulator()
+    arr = _array(tokens, input_dtype)
+    if batch_size is None:
+        if len(arr):
+            acc = comb.add_input(acc, (arr,))
+    else:
+        for i in range(0, len(arr), batch_size):
+            acc = comb.add_input(acc, (arr[i:i + batch_size],))
+    return comb.extract_output(acc)
+
+
+@pytest.mark.parametrize("case", TFT_GOLDEN, ids=[c[0] for c in TFT_GOLDEN])
+@pytest.mark.parametrize("batch_size", [None, 1, 7])
+def test_tft_golden_file_bytes(case, batch_size, tmp_path):
+    name, tokens, input_dtype, config, golden = case
+    comb = VocabularyCombiner(input_dtype=input_dtype, **config)
+    toks, counts, unpruned = _extract(comb, tokens, input_dtype, batch_size)
+    freq = config.get("store_frequency", False)
+    assert vocabulary_file_bytes(toks, counts, store_frequency=freq) == golden
+    path = tmp_path / "v"
+    write_vocabulary_file(path, toks, counts, store_frequency=freq)
+    assert path.read_bytes() == golden
+    assert os.listdir(tmp_path) == ["v"]
+    read_tokens, read_counts = read_vocabulary_file(path, store_frequency=freq)
+    assert read_tokens.tolist() == toks.tolist()
+    if freq:
+        assert read_counts.tolist() == counts.tolist()
+    assert toks.dtype == object and counts.dtype == np.int64 and unpruned.dtype == np.int64
+
+
+def test_unpruned_size_and_counts():
+    comb = VocabularyCombiner(top_k=2, reserved_tokens=["zz"])
+    toks, counts, unpruned = _extract(comb, TOKENS, "string")
+    # 10 distinct tokens survive the newline/empty filter; TFT adds the reserved tokens.
+    assert int(unpruned) == 10 + 1
+    assert toks.tolist() == [b"zz", b"a", b"\xff\xfe"] and counts.tolist() == [-1, 3, 2]
+    _, _, unpruned_empty = _extract(VocabularyCombiner(), [], "string")
+    assert int(unpruned_empty) == 1  # TFT: max(count, 1)
+
+
+def test_non_utf8_with_store_frequency_writes_raw_bytes():
+    # TFT 1.21 raises UnicodeDecodeError here (it formats "{count} {token.decode()}");
+    # tft_lite writes the raw bytes, identical to TFT for every token TFT can write.
+    comb = VocabularyCombiner(store_frequency=True)
+    toks, counts, _ = _extract(comb, TOKENS, "string")
+    data = vocabulary_file_bytes(toks, counts, store_frequency=True)
+    assert data.startswith(b"3 a\n2 \xff\xfe\n2 sp ace\n")
+
+
+def test_tfrecord_format_does_not_filter():
+    comb = VocabularyCombiner(file_format="tfrecord_gzip")
+    toks, counts, _ = _extract(comb, [b"", b"", b"a\nb", b"x"], "string")
+    assert toks.tolist() == [b"", b"x", b"a\nb"] and counts.tolist() == [2, 1, 1]
+    with pytest.raises(ValueError):
+        vocabulary_file_bytes(toks)  # cannot go to a text file
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+def _reference(tokens, integer, top_k, threshold, reserved, file_format):
+    toks = [str(t).encode() for t in tokens] if integer else list(tokens)
+    if not integer and file_format == "text":
+        toks = [t for t in toks if t and b"\n" not in t and b"\r" not in t]
+    items = [(c, t) for t, c in Counter(toks).items()]
+    unpruned = len(items)
+    if threshold is not None and threshold > 0:
+        items = [(c, t) for c, t in items if c >= threshold]
+    items.sort(reverse=True)
+    dummy = DUMMY_INT_TOKEN if integer else DUMMY_STRING_TOKEN
+    if top_k is not None:
+        items = items[:top_k] or [(1, dummy)]
+    if reserved:
+        rset = set(reserved)
+        items = [(-1, r) for r in reserved] + [(c, t) for c, t in items if t not in rset]
+    items = items or [(1, dummy)]
+    return [t for _, t in items], [c for c, _ in items], max(unpruned, 1) + len(reserved or [])
+
+
+def _run_split(comb, arr, cuts, rnd):
+    bounds = [0] + sorted(cuts) + [len(arr)]
+    accs, acc = [], None
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if acc is None or rnd.random() < 0.5:
+            if acc is not None:
+                accs.append(acc)
+            acc = comb.create_accumulator()
+        acc = comb.add_input(acc, (arr[a:b],))
+    if acc is not None:
+        accs.append(acc)
+    accs = [pickle.loads(pickle.dumps(a)) for a in accs]
+    if rnd.random() < 0.3:
+        accs.append(comb.create_accumulator())
+    while len(accs) > 1:
+        rnd.shuffle(accs)
+        k = rnd.randint(2, len(accs))
+        merged = comb.merge_accumulators(accs[:k])
+        if rnd.random() < 0.5:
+            merged = comb.compact(merged)
+        accs = [merged] + accs[k:]
+    return comb.extract_output(accs[0] if accs else comb.create_accumulator())
+
+
+_token = st.one_of(
+    st.sampled_from([b"", b"a", b"b", b"ab", b"a b", b"\n", b"x\r", b"\xff", b"\xff\x00", b"B",
+                     b"caf\xc3\xa9", b" ", b"\t"]),
+    st.binary(max_size=3),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_token, max_size=60),
+    st.one_of(st.none(), st.integers(1, 8)),
+    st.one_of(st.none(), st.sampled_from([0, 1, 2, 2.5, 3])),
+    st.one_of(st.none(), st.lists(st.sampled_from([b"a", b"zz", b"\xff"]), unique=True,
+                                  max_size=2)),
+    st.sampled_from(["text", "tfrecord_gzip"]),
+    st.lists(st.integers(0, 60), max_size=6),
+    st.randoms(use_true_random=False),
+)
+def test_split_merge_invariance_and_reference(tokens, top_k, threshold, reserved, fmt, cuts, rnd):
+    comb = VocabularyCombiner(top_k=top_k, frequency_threshold=threshold,
+                              reserved_tokens=reserved, file_format=fmt)
+    arr = _array(tokens, "string")
+    cuts = [min(c, len(arr)) for c in cuts]
+    split = _run_split(comb, arr, cuts, rnd)
+    exp_tokens, exp_counts, exp_unpruned = _reference(tokens, False, top_k, threshold,
+                                                      reserved, fmt)
+    assert split[0].tolist() == exp_tokens
+    assert split[1].tolist() == exp_counts
+    assert int(split[2]) == exp_unpruned
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.integers(-3, 12), st.integers(-(2**63), 2**63 - 1)), max_size=50),
+    st.one_of(st.none(), st.integers(1, 5)),
+    st.lists(st.integers(0, 50), max_size=4),
+    st.randoms(use_true_random=False),
+)
+def test_integer_tokens_split_and_reference(values, top_k, cuts, rnd):
+    comb = VocabularyCombiner(top_k=top_k, input_dtype="int64")
+    arr = np.array(values, dtype=np.int64)
+    split = _run_split(comb, arr, [min(c, len(arr)) for c in cuts], rnd)
+    exp_tokens, exp_counts, _ = _reference(values, True, top_k, None, None, "text")
+    assert split[0].tolist() == exp_tokens and split[1].tolist() == exp_counts
+
+
+# ----------------------------------------------------------------------------- accumulator
+
+
+def _entries(acc):
+    return sum(len(run[2]) for run in acc)
+
+
+def test_accumulator_bounded_by_distinct_tokens():
+    comb = VocabularyCombiner()
+    acc = comb.create_accumulator()
+    batch = np.array([b"t%d" % i for i in range(10)] * 50, dtype=object)
+    for _ in range(1000):
+        acc = comb.add_input(acc, (batch,))
+        assert len(acc) <= vocab_mod._MAX_RUNS + 1
+        assert _entries(acc) <= 10 * (vocab_mod._MAX_RUNS + 1)
+    toks, counts, _ = comb.extract_output(acc)
+    assert len(toks) == 10 and set(counts.tolist()) == {50_000}
+
+    rng = np.random.default_rng(0)
+    acc = comb.create_accumulator()
+    distinct = set()
+    for _ in range(60):
+        ids = rng.integers(0, 150_000, size=5_000)
+        distinct.update(ids.tolist())
+        acc = comb.add_input(acc, (np.array([b"%d" % i for i in ids], dtype=object),))
+        assert _entries(acc) <= 2 * len(distinct) + vocab_mod._FOLD_MIN_PENDING
+    merged = comb.merge_accumulators([acc, comb.compact(acc)])
+    assert _entries(merged) <= 2 * len(distinct) + vocab_mod._FOLD_MIN_PENDING
+    assert _entries(comb.compact(merged)) == len(distinct)
+
+
+def test_compact_is_canonical_and_accumulators_are_plain_data():
+    comb = VocabularyCombiner()
+    a = comb.add_input(comb.create_accumulator(), (np.array([b"x", b"y", b"x"], dtype=object),))
+    a = comb.add_input(a, (np.array([b"z"], dtype=object),))
+    b = comb.add_input(comb.create_accumulator(), (np.array([b"z", b"x"], dtype=object),))
+    b = comb.add_input(b, (np.array([b"y", b"x"], dtype=object),))
+    ca, cb = comb.compact(a), comb.compact(b)
+    assert len(ca) == len(cb) == 1
+    for xa, xb in zip(ca[0], cb[0]):
+        assert isinstance(xa, np.ndarray) and xa.tobytes() == xb.tobytes()
+    assert comb.compact(comb.create_accumulator()) == []
+    assert pickle.loads(pickle.dumps(ca))[0][2].tolist() == ca[0][2].tolist()
+
+
+def test_merge_does_not_mutate_inputs():
+    comb = VocabularyCombiner()
+    a = comb.add_input(comb.create_accumulator(), (np.array([b"x"], dtype=object),))
+    b = comb.add_input(comb.create_accumulator(), (np.array([b"y", b"y"], dtype=object),))
+    before = pickle.dumps(b)
+    comb.merge_accumulators([a, b])
+    comb.merge_accumulators([a, b])
+    assert pickle.dumps(b) == before
+    assert comb.extract_output(comb.merge_accumulators([a, b]))[1].tolist() == [2, 1]
+
+
+def test_input_kinds():
+    expected = _extract(VocabularyCombiner(), [b"a", b"b", b"b", b"\xc3\xa9"], "string")[0].tolist()
+    comb = VocabularyCombiner()
+    for values in (
+        np.array(["a", "b", "b", "é"]),
+        pa.array(["a", "b", "b", "é"]),
+        pa.array([b"a", b"b", b"b", b"\xc3\xa9"], pa.binary()),
+        pa.array(["a", "b", "b", "é"]).dictionary_encode(),
+        pa.chunked_array([["a", "b"], ["b", "é"]]),
+        np.array([[b"a", b"b"], [b"b", b"\xc3\xa9"]], dtype=object),
+    ):
+        got = comb.extract_output(comb.add_input(comb.create_accumulator(), (values,)))[0]
+        assert got.tolist() == expected
+    ints = VocabularyCombiner(input_dtype="int32")
+    acc = ints.add_input(ints.create_accumulator(), (pa.array([7, -1, 7], pa.int32()),))
+    got = ints.extract_output(acc)
+    assert got[0].tolist() == [b"7", b"-1"] and got[1].tolist() == [2, 1]
+
+
+def test_validation_errors():
+    for bad in (dict(top_k=0), dict(top_k=-1), dict(top_k=1.5), dict(frequency_threshold=-1),
+                dict(file_format="csv"), dict(input_dtype="float32"), dict(reserved_tokens=[1.5])):
+        with pytest.raises((ValueError, TypeError)):
+            VocabularyCombiner(**bad)
+    comb = VocabularyCombiner()
+    with pytest.raises(TypeError):
+        comb.add_input(comb.create_accumulator(), (np.array([1, 2]),))  # ints, dtype string
+    with pytest.raises(TypeError):
+        VocabularyCombiner(input_dtype="int64").add_input([], (np.array([b"a"], dtype=object),))
+    with pytest.raises(TypeError):
+        comb.add_input(comb.create_accumulator(), (np.array([1.5]),))
+    with pytest.raises(ValueError):
+        comb.add_input(comb.create_accumulator(), (pa.array(["a", None]),))
+
+
+def test_config_stored_unchanged():
+    reserved = ["b", "a"]
+    comb = VocabularyCombiner(top_k=3, frequency_threshold=2, store_frequency=True,
+                              reserved_tokens=reserved)
+    cfg = comb.get_config()
+    assert cfg["reserved_tokens"] is reserved and cfg["top_k"] == 3
+    assert cfg["frequency_threshold"] == 2 and cfg["file_format"] == "text"
+    assert comb == VocabularyCombiner(top_k=3, frequency_threshold=2, store_frequency=True,
+                                      reserved_tokens=["b", "a"])
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def test_write_is_atomic_and_replaces(tmp_path):
+    path = tmp_path / "vocab"
+    write_vocabulary_file(path, [b"old"])
+    assert path.read_bytes() == b"old\n"
+    write_vocabulary_file(str(path), [b"new one", b"\xff"], [4, 2], store_frequency=True)
+    assert path.read_bytes() == b"4 new one\n2 \xff\n"
+    with pytest.raises(ValueError):
+        write_vocabulary_file(path, [b"fine", b"bad\ntoken"])
+    with pytest.raises(ValueError):
+        write_vocabulary_file(path, [b"bad\r"])
+    assert path.read_bytes() == b"4 new one\n2 \xff\n"  # untouched
+    assert os.listdir(tmp_path) == ["vocab"]  # no temp files left behind
+
+
+def test_write_failure_leaves_no_temp_file(tmp_path, monkeypatch):
+    path = tmp_path / "vocab"
+    write_vocabulary_file(path, [b"keep"])
+
+    def boom(src, dst):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(vocab_mod.os, "replace", boom)
+    with pytest.raises(OSError):
+        write_vocabulary_file(path, [b"new"])
+    assert path.read_bytes() == b"keep\n"
+    assert os.listdir(tmp_path) == ["vocab"]
+
+
+def test_read_like_tf(tmp_path):
+    path = tmp_path / "v"
+    # TF's text line reader drops a "\r" before "\n" and reads a last line without "\n".
+    path.write_bytes(b"a\r\nb\n\nc")
+    toks, counts = read_vocabulary_file(path)
+    assert toks.tolist() == [b"a", b"b", b"", b"c"] and counts is None
+    path.write_bytes(b"3 a b\n-1 x\n1  lead\n")
+    toks, counts = read_vocabulary_file(path, store_frequency=True)
+    assert toks.tolist() == [b"a b", b"x", b" lead"] and counts.tolist() == [3, -1, 1]
+    path.write_bytes(b"nospace\n")
+    with pytest.raises(ValueError):
+        read_vocabulary_file(path, store_frequency=True)
+    path.write_bytes(b"")
+    toks, _ = read_vocabulary_file(path)
+    assert toks.tolist() == []
+
+
+def test_file_bytes_requires_counts_for_frequency():
+    with pytest.raises(ValueError):
+        vocabulary_file_bytes([b"a"], store_frequency=True)
+    with pytest.raises(ValueError):
+        vocabulary_file_bytes([b"a", b"b"], [1], store_frequency=True)
+    assert vocabulary_file_bytes(["é", 5]) == "é\n5\n".encode()
+
+
+def test_maybe_format_vocabulary_input():
+    out = maybe_format_vocabulary_input(np.array([b"a b", b"\xff  x", b"none"], dtype=object))
+    assert out.to_pylist() == [b"a__SPACE__b", b"\xff__SPACE____SPACE__x", b"none"]
+    assert maybe_format_vocabulary_input(np.array([1, -2])).to_pylist() == [b"1", b"-2"]
