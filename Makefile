@@ -16,7 +16,7 @@ $(STAMP): $(PY) setup.py tft_lite/io/_codec.c tft_lite/kernels/_lookup.c
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) pipelines/codec_roundtrip.py --output output/codec_demo
+	$(PY) pipelines/housing.py --output output/housing
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -68,6 +68,7 @@ __all__ = [
     "VocabularyCombiner",
     "maybe_format_vocabulary_input",
     "read_vocabulary_file",
+    "token_shards",
     "vocabulary_file_bytes",
     "write_vocabulary_file",
 ]
@@ -301,8 +302,92 @@ class VocabularyCombiner(Combiner):
             np.array(max(unpruned, 1) + len(reserved), dtype=np.int64),
         )
 
+    # -- distributed counting (used by the Beam runner; pure functions of accumulators)
+
+    def split(self, accumulator, num_shards: int) -> list:
+        """Splits an accumulator into `num_shards` by a hash of the token bytes.
+
+        Every occurrence of a token lands in the same shard whichever worker counted it, so
+        shards can be merged and pruned independently and the union of their results is the
+        global result (token_shards is deterministic across processes and machines).
+        """
+        run = _fold(accumulator)
+        if not len(run[2]):
+            return [[] for _ in range(num_shards)]
+        tokens, counts = _run_to_arrow(run)
+        shard = token_shards(tokens, num_shards)
+        out = []
+        for i in range(num_shards):
+            keep = pa.array(shard == i)
+            out.append([_run_from_arrow(tokens.filter(keep), counts.filter(keep))]
+                       if pc.any(keep).as_py() else [])
+        return out
+
+    def prune(self, accumulator) -> tuple:
+        """(accumulator holding only tokens that can survive threshold and top_k, #distinct).
+
+        Valid on a shard that holds every occurrence of its tokens (see `split`): a token
+        outside its shard's top_k cannot be in the global top_k. The distinct count lets the
+        caller restore extract_output's unpruned size (`with_unpruned_size`).
+        """
+        run = _fold(accumulator)
+        distinct = len(run[2])
+        tokens, counts = _run_to_arrow(run)
+        table = pa.table({"token": tokens, "count": counts})
+        if self.frequency_threshold is not None and float(self.frequency_threshold) > 0:
+            table = table.filter(pc.greater_equal(pc.cast(table.column("count"), pa.float64()),
+                                                  float(self.frequency_threshold)))
+        if self.top_k is not None and table.num_rows > int(self.top_k):
+            table = table.take(pc.select_k_unstable(table, int(self.top_k), _SORT_KEYS))
+        if table.num_rows == 0:
+            return [], distinct
+        return [_run_from_arrow(table.column("token").combine_chunks(),
+                                table.column("count").combine_chunks())], distinct
+
+    def with_unpruned_size(self, outputs: tuple, distinct: int) -> tuple:
+        """extract_output's result with the unpruned size of `distinct` counted tokens."""
+        reserved = 0 if self.reserved_tokens is None else len(self.reserved_tokens)
+        return outputs[0], outputs[1], np.array(max(distinct, 1) + reserved, dtype=np.int64)
+
     def output_dtypes(self):
         return (np.dtype(object), np.dtype(np.int64), np.dtype(np.int64))
+
+
+def token_shards(tokens: pa.Array, num_shards: int) -> np.ndarray:
+    """Shard index in [0, num_shards) of each token, from a hash of its bytes (vectorized).
+
+    A polynomial hash over the bytes (numpy uint64 arithmetic, which wraps), finished with
+    murmur3's mixer; the same token gives the same shard in every process.
+    """
+    tokens = as_binary_array(tokens)
+    n = len(tokens)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    offsets = np.frombuffer(tokens.buffers()[1], np.int64)[tokens.offset:tokens.offset + n + 1]
+    data_buf = tokens.buffers()[2]
+    start = int(offsets[0])
+    data = (np.frombuffer(data_buf, np.uint8)[start:int(offsets[-1])]
+            if data_buf is not None else np.zeros(0, np.uint8)).astype(np.uint64)
+    lengths = np.diff(offsets)
+    position = np.arange(len(data), dtype=np.uint64) - np.repeat(
+        (offsets[:-1] - start).astype(np.uint64), lengths)
+    with np.errstate(over="ignore"):
+        terms = (data + np.uint64(1)) * _mix64(position + np.uint64(0x9E3779B97F4A7C15))
+        sums = np.zeros(n, np.uint64)
+        nonempty = lengths > 0
+        if len(data):
+            sums[nonempty] = np.add.reduceat(terms, (offsets[:-1] - start)[nonempty])
+        hashed = _mix64(sums ^ (lengths.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)))
+    return (hashed % np.uint64(num_shards)).astype(np.int64)
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> np.uint64(33))
+        h = h * np.uint64(0xFF51AFD7ED558CCD)
+        h = h ^ (h >> np.uint64(33))
+        h = h * np.uint64(0xC4CEB9FE1A85EC53)
+        return h ^ (h >> np.uint64(33))
 
 
 def maybe_format_vocabulary_input(values) -> pa.LargeBinaryArray:

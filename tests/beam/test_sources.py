@@ -1,0 +1,140 @@
+"""Beam sources and sinks on bad input: errors name file and line, or dead-letter counts."""
+from __future__ import annotations
+
+import os
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+import tft_lite.beam as tft_beam
+from tft_lite import io
+from tft_lite.errors import CorruptRecordError
+from tests.beam.test_pipeline import _Collect, collected
+
+SPEC = {"x": io.FixedLenFeature([], "float32"), "n": io.FixedLenFeature([], "int64"),
+        "s": io.FixedLenFeature([], "string")}
+
+
+def read(tmp_path, source, dead=False):
+    out, dead_out = tmp_path / "out", tmp_path / "dead"
+    out.mkdir(exist_ok=True)
+    dead_out.mkdir(exist_ok=True)
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
+        result = pipeline | source
+        if dead:
+            batches, letters = result
+            letters | "CollectDead" >> beam.ParDo(_Collect(str(dead_out)))
+        else:
+            batches = result
+        batches | beam.ParDo(_Collect(str(out)))
+    table = pa.Table.from_batches(collected(out)) if os.listdir(out) else None
+    return table, collected(dead_out)
+
+
+def write_csv(tmp_path, text, name="data.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+GOOD = "x,n,s\n1.5,2,a\n-3,4,b\n\n1e3,-5,c d\n"
+
+
+def test_reads_typed_columns(tmp_path):
+    table, _ = read(tmp_path, tft_beam.ReadCsv(write_csv(tmp_path, GOOD), schema=SPEC))
+    table = table.sort_by("n")
+    assert table.column("x").type == pa.float32() and table.column("n").type == pa.int64()
+    assert table.column("n").to_pylist() == [-5, 2, 4]
+    assert table.column("s").to_pylist() == [b"c d", b"a", b"b"]
+
+
+def test_splits_big_files_into_ranges_without_losing_lines(tmp_path):
+    lines = "".join(f"{i}.5,{i},t{i}\n" for i in range(5000))
+    path = write_csv(tmp_path, "x,n,s\n" + lines)
+    table, _ = read(tmp_path, tft_beam.ReadCsv(path, schema=SPEC, block_size=4096))
+    assert sorted(table.column("n").to_pylist()) == list(range(5000))
+
+
+@pytest.mark.parametrize("text,line,message", [
+    ("x,n,s\n1,2,a\n3,4\n", 3, "expected 3 fields, got 2"),
+    ("x,n,s\n1,2,a\n3,4,b,extra\n", 3, "expected 3 fields, got 4"),
+    ("x,n,s\n1,2,a\n\n3,notanint,b\n", 4, "'notanint' is not int64"),
+    ("x,n,s\nabc,2,a\n", 2, "'abc' is not float32"),
+])
+def test_bad_rows_name_file_and_line(tmp_path, text, line, message):
+    path = write_csv(tmp_path, text)
+    with pytest.raises(Exception) as info:
+        read(tmp_path, tft_beam.ReadCsv(path, schema=SPEC))
+    assert f"{path}, line {line}" in str(info.value) and message in str(info.value)
+
+
+def test_bad_rows_to_dead_letters(tmp_path):
+    text = "x,n,s\n1,2,a\n3,4\n5,x,c\n6,7,d,e\n8,9,f\n"
+    table, dead = read(tmp_path, tft_beam.ReadCsv(write_csv(tmp_path, text), schema=SPEC,
+                                                  errors="dead_letter"), dead=True)
+    assert sorted(table.column("n").to_pylist()) == [2, 9]
+    assert sorted((d.line, d.reason) for d in dead) == [
+        (3, "expected 3 fields, got 2"), (4, "column 'n': 'x' is not int64"),
+        (5, "expected 3 fields, got 4")]
+
+
+def test_empty_file_and_missing_pattern(tmp_path):
+    with pytest.raises(Exception, match="is empty"):
+        tft_beam.ReadCsv(write_csv(tmp_path, ""), schema=SPEC)
+    with pytest.raises(FileNotFoundError, match="matches no files"):
+        tft_beam.ReadCsv(str(tmp_path / "nothing-*.csv"), schema=SPEC)
+
+
+def _tfrecord(tmp_path, corrupt=False):
+    records = io.encode_examples({"x": np.arange(4, dtype=np.float32),
+                                  "n": np.arange(4), "s": ["a", "b", "c", "d"]}, SPEC)
+    path = tmp_path / "data.tfrecord"
+    io.write_tfrecords(path, records)
+    if corrupt:
+        raw = bytearray(path.read_bytes())
+        raw[-6] ^= 0xFF  # inside the last record's data
+        path.write_bytes(bytes(raw))
+    return str(path)
+
+
+def test_read_tfrecord(tmp_path):
+    table, _ = read(tmp_path, tft_beam.ReadTFRecord(_tfrecord(tmp_path), SPEC))
+    assert table.column("n").to_pylist() == [0, 1, 2, 3]
+
+
+def test_corrupt_tfrecord_raises_or_dead_letters(tmp_path):
+    path = _tfrecord(tmp_path, corrupt=True)
+    with pytest.raises(Exception) as info:
+        read(tmp_path, tft_beam.ReadTFRecord(path, SPEC))
+    assert "data CRC mismatch" in str(info.value) and path in str(info.value)
+    table, dead = read(tmp_path, tft_beam.ReadTFRecord(path, SPEC, errors="dead_letter"),
+                       dead=True)
+    assert table.column("n").to_pylist() == [0, 1, 2] and len(dead) == 1
+    assert "record 3" in dead[0].reason
+    assert CorruptRecordError.__name__
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_unwritable_output_directory(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    with pytest.raises(Exception, match="Permission denied|cannot create"):
+        with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
+            batches = pipeline | beam.Create([pa.record_batch({"n": [1]})])
+            batches | tft_beam.WriteTFRecords(str(locked / "out"), metadata={
+                "n": io.FixedLenFeature([], "int64")})
+
+
+def test_output_directory_that_is_a_file(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    with pytest.raises(Exception, match="Not a directory|cannot create|File exists"):
+        with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
+            batches = pipeline | beam.Create([pa.record_batch({"n": [1]})])
+            batches | tft_beam.WriteTFRecords(str(blocker / "out"), metadata={
+                "n": io.FixedLenFeature([], "int64")})
+    assert blocker.read_text() == "not a directory"

@@ -1,0 +1,221 @@
+"""AnalyzeDataset on Beam: one pass over the data per phase of analyzers.
+
+The plan (tft_lite/plan.py) groups analyzers into phases; for each phase:
+
+  1. `_AccumulatePhase` (a DoFn) computes the phase's analyzer inputs for each RecordBatch
+     and folds them into per-bundle accumulators (pre-aggregation: one element per analyzer
+     and bundle leaves the worker, not one per row). A vocabulary's accumulator is split
+     into hash shards of its tokens, so counting is distributed per token.
+  2. `CombinePerKey(_MergeAccumulators)` merges partial accumulators per (analyzer, shard);
+     Beam lifts it into per-worker partial combines.
+  3. A vocabulary shard keeps only the tokens that can survive `frequency_threshold` and
+     `top_k` (every occurrence of a token is in one shard, so this is exact), and a second
+     CombinePerKey per analyzer merges shard results and extracts the output; top_k never
+     pulls all distinct tokens to one worker.
+  4. The phase's results join the results of earlier phases in a singleton dict, the side
+     input of the next phase.
+
+Finally the results are bound into the data-only graph; the transform_fn PCollection holds
+one `TransformFnArtifact`: the serialized graph bytes and the asset files' bytes. Every
+accumulator is exact and order-free except quantiles on data with more distinct values than
+the sketch keeps exactly (see docs/beam.md), so the graph bytes do not depend on the runner,
+bundle sizes or worker count.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import apache_beam as beam
+
+from tft_lite.analyzers.vocabulary import VocabularyCombiner
+from tft_lite.beam.batches import ToRecordBatches
+from tft_lite.beam.context import Context
+from tft_lite.beam.metadata import TupleInputMixin, DatasetMetadata, feature_spec_of
+from tft_lite.ir.serialize import graph_to_bytes
+from tft_lite.plan import finalize, make_plan, phase_inputs
+from tft_lite.serving.schema import output_spec
+from tft_lite.trace import trace
+
+
+class TransformFnArtifact(NamedTuple):
+    """The element of a transform_fn PCollection: a data-only transform graph."""
+
+    graph_bytes: bytes
+    assets: dict  # asset file name -> bytes
+
+
+class _AccumulatePhase(beam.DoFn):
+    """Per bundle: each batch's analyzer inputs folded into one accumulator per analyzer."""
+
+    def __init__(self, plan, phase_index: int, vocabulary_shards: int):
+        self._plan = plan
+        self._phase = plan.phases[phase_index]
+        self._shards = vocabulary_shards
+        self._inputs = None
+        self._accumulators = None
+
+    def start_bundle(self):
+        self._accumulators = None
+
+    def process(self, batch, results):
+        if self._inputs is None:
+            self._inputs = phase_inputs(self._plan, self._phase.index, results)
+        if self._accumulators is None:
+            self._accumulators = [s.combiner.create_accumulator() for s in self._phase.steps]
+        values = self._inputs(batch)
+        for i, step in enumerate(self._phase.steps):
+            self._accumulators[i] = step.combiner.add_input(self._accumulators[i], values[i])
+
+    def finish_bundle(self):
+        if self._accumulators is None:
+            return
+        for i, step in enumerate(self._phase.steps):
+            accumulator = self._accumulators[i]
+            if isinstance(step.combiner, VocabularyCombiner):
+                for shard, part in enumerate(step.combiner.split(accumulator, self._shards)):
+                    if part:
+                        yield _windowed(((i, shard), (i, part)))
+            else:
+                yield _windowed(((i, 0), (i, step.combiner.compact(accumulator))))
+        self._accumulators = None
+
+
+def _windowed(value):
+    from apache_beam.transforms.window import GlobalWindow
+    from apache_beam.utils.timestamp import MIN_TIMESTAMP
+    from apache_beam.utils.windowed_value import WindowedValue
+    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
+
+
+class _MergeAccumulators(beam.CombineFn):
+    """Merges (analyzer index, accumulator) values with that analyzer's combiner."""
+
+    def __init__(self, combiners):
+        self._combiners = combiners
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, accumulator, value):
+        return self.merge_accumulators([accumulator, value])
+
+    def merge_accumulators(self, accumulators):
+        present = [a for a in accumulators if a is not None]
+        if not present:
+            return None
+        index = present[0][0]
+        combiner = self._combiners[index]
+        return index, combiner.merge_accumulators([a for _, a in present])
+
+    def compact(self, accumulator):
+        if accumulator is None:
+            return None
+        return accumulator[0], self._combiners[accumulator[0]].compact(accumulator[1])
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class _MergeShards(beam.CombineFn):
+    """Merges one analyzer's pruned shards (and distinct-token counts); extracts its output."""
+
+    def __init__(self, combiners):
+        self._combiners = combiners
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, accumulator, value):
+        return self.merge_accumulators([accumulator, value])
+
+    def merge_accumulators(self, accumulators):
+        present = [a for a in accumulators if a is not None]
+        if not present:
+            return None
+        index = present[0][0]
+        merged = self._combiners[index].merge_accumulators([a for _, a, _ in present])
+        return index, merged, sum(d for _, _, d in present)
+
+    def extract_output(self, accumulator):
+        index, merged, distinct = accumulator
+        combiner = self._combiners[index]
+        outputs = combiner.extract_output(merged)
+        if isinstance(combiner, VocabularyCombiner):
+            outputs = combiner.with_unpruned_size(outputs, distinct)
+        return outputs
+
+
+def _prune_shard(keyed, combiners):
+    (index, _), (_, accumulator) = keyed
+    combiner = combiners[index]
+    if isinstance(combiner, VocabularyCombiner):
+        pruned, distinct = combiner.prune(accumulator)
+        return index, (index, pruned, distinct)
+    return index, (index, accumulator, 0)
+
+
+def _phase_results(phase_dict, previous, steps):
+    """Earlier results plus this phase's, keyed by analyzer node index; empty data gives
+    each combiner's result on an empty accumulator (TFT's defaults)."""
+    results = dict(previous)
+    for i, step in enumerate(steps):
+        if i in phase_dict:
+            results[step.node_index] = phase_dict[i]
+        else:
+            empty = step.combiner.create_accumulator()
+            results[step.node_index] = step.combiner.extract_output(empty)
+    return results
+
+
+def _finalize(results, plan) -> TransformFnArtifact:
+    graph, assets = finalize(plan, results)
+    return TransformFnArtifact(graph_to_bytes(graph), dict(assets))
+
+
+class _AnalyzePhase(beam.PTransform):
+    def __init__(self, plan, phase_index, shards):
+        super().__init__()
+        self._plan, self._index, self._shards = plan, phase_index, shards
+
+    def expand(self, inputs):
+        batches, results = inputs
+        steps = self._plan.phases[self._index].steps
+        combiners = [step.combiner for step in steps]
+        phase_dict = (
+            batches
+            | "Accumulate" >> beam.ParDo(_AccumulatePhase(self._plan, self._index,
+                                                          self._shards),
+                                         results=beam.pvalue.AsSingleton(results))
+            | "MergePerShard" >> beam.CombinePerKey(_MergeAccumulators(combiners))
+            | "PruneShards" >> beam.Map(_prune_shard, combiners)
+            | "MergeShards" >> beam.CombinePerKey(_MergeShards(combiners))
+            | "ToDict" >> beam.combiners.ToDict())
+        return phase_dict | "WithEarlier" >> beam.Map(
+            _phase_results, previous=beam.pvalue.AsSingleton(results), steps=steps)
+
+
+class AnalyzeDataset(TupleInputMixin, beam.PTransform):
+    """(raw_data, raw_metadata) -> transform_fn, as TFT's AnalyzeDataset.
+
+    raw_data: a PCollection of pyarrow RecordBatches (per-row dicts are accepted and batched).
+    raw_metadata: a DatasetMetadata or a feature-spec dict.
+    Returns transform_fn = (PCollection with one TransformFnArtifact, transformed metadata).
+    """
+
+    def __init__(self, preprocessing_fn, output_record_batches=True):
+        super().__init__()
+        self._preprocessing_fn = preprocessing_fn
+        del output_record_batches  # always RecordBatches
+
+    def expand(self, dataset):
+        raw_data, raw_metadata = dataset
+        spec = feature_spec_of(raw_metadata)
+        plan = make_plan(trace(self._preprocessing_fn, spec))
+        settings = Context.get()
+        batches = raw_data | "Batch" >> ToRecordBatches(spec, settings.desired_batch_size)
+        results = raw_data.pipeline | "NoResults" >> beam.Create([{}])
+        for phase in plan.phases:
+            results = (batches, results) | f"Phase{phase.index}" >> _AnalyzePhase(
+                plan, phase.index, settings.vocabulary_shards)
+        artifact = results | "Finalize" >> beam.Map(_finalize, plan)
+        return artifact, DatasetMetadata(output_spec(plan.graph))

@@ -1,0 +1,195 @@
+"""Sinks: sharded TFRecord files of tf.train.Example, and the transform_fn directory.
+
+Like Beam's FileBasedSink, shards are written to temp files first and renamed into place by
+one final commit step that runs after every write finished (it takes the temp files as a
+side input). A failed run therefore leaves only a hidden temp directory, never a
+complete-looking output; re-running into the same prefix replaces the old shards. Funnelling
+every output into the commit also makes the commit the pipeline's last leaf, which runners
+that compute only the final leaf (Beam 2.77's DaskRunner) need.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import uuid
+
+import apache_beam as beam
+
+from tft_lite.beam.metadata import TupleInputMixin, feature_spec_of
+from tft_lite.io.example import encode_examples
+from tft_lite.io.schema_pbtxt import schema_to_pbtxt
+from tft_lite.io.tfrecord import TFRecordWriter
+from tft_lite.ir.schema import schema_to_json
+
+_SUFFIXES = {None: ".tfrecord", "GZIP": ".tfrecord.gz", "ZLIB": ".tfrecord.zlib"}
+
+
+def shard_name(prefix: str, index: int, count: int, suffix: str) -> str:
+    return f"{prefix}-{index:05d}-of-{count:05d}{suffix}"
+
+
+class _WriteBundleShards(beam.DoFn):
+    """Encodes batches and writes each bundle's records to one temp file."""
+
+    def __init__(self, temp_dir, spec, compression):
+        self._temp_dir, self._spec, self._compression = temp_dir, spec, compression
+        self._writer = None
+
+    def start_bundle(self):
+        self._writer = None
+
+    def process(self, batch):
+        if self._writer is None:
+            os.makedirs(self._temp_dir, exist_ok=True)
+            path = os.path.join(self._temp_dir, f"{uuid.uuid4().hex}.part")
+            self._writer = TFRecordWriter(path, self._compression)
+        self._writer.write_batch(encode_examples(batch, self._spec))
+
+    def finish_bundle(self):
+        if self._writer is None:
+            return
+        writer, self._writer = self._writer, None
+        writer.close()
+        from tft_lite.beam.analyze import _windowed
+        yield _windowed((writer.path, writer.records_written))
+
+
+class _WriteGroupedShard(beam.DoFn):
+    """Writes one shard from all the batches routed to it (fixed num_shards)."""
+
+    def __init__(self, temp_dir, spec, compression):
+        self._temp_dir, self._spec, self._compression = temp_dir, spec, compression
+
+    def process(self, keyed):
+        index, batches = keyed
+        os.makedirs(self._temp_dir, exist_ok=True)
+        path = os.path.join(self._temp_dir, f"shard-{index:05d}.part")
+        with TFRecordWriter(path, self._compression) as writer:
+            for batch in batches:
+                writer.write_batch(encode_examples(batch, self._spec))
+        yield path, writer.records_written
+
+
+class _RouteToShards(beam.DoFn):
+    def __init__(self, num_shards):
+        self._num_shards = num_shards
+        self._next = 0
+
+    def setup(self):
+        self._next = uuid.uuid4().int % self._num_shards
+
+    def process(self, batch):
+        self._next = (self._next + 1) % self._num_shards
+        yield self._next, batch
+
+
+def commit_shards(parts, prefix: str, suffix: str, num_shards=None) -> list:
+    """Renames temp shard files to their final names; removes stale shards of `prefix`.
+
+    Args:
+      parts: (temp path, record count) pairs; sorted by path for a stable numbering.
+    Returns:
+      The final file names.
+    """
+    parts = sorted(parts)
+    count = num_shards or max(len(parts), 1)
+    finals = []
+    for index in range(count):
+        final = shard_name(prefix, index, count, suffix)
+        if index < len(parts):
+            os.replace(parts[index][0], final)
+        else:  # a requested shard that got no data is still written, empty
+            with TFRecordWriter(final, _compression_of(suffix)):
+                pass
+        finals.append(final)
+    pattern = re.compile(re.escape(os.path.basename(prefix)) + r"-\d{5}-of-\d{5}" +
+                         re.escape(suffix) + "$")
+    for stale in glob.glob(glob.escape(prefix) + "-*-of-*" + suffix):
+        if stale not in finals and pattern.match(os.path.basename(stale)):
+            os.unlink(stale)
+    return finals
+
+
+def _compression_of(suffix):
+    return {v: k for k, v in _SUFFIXES.items()}[suffix]
+
+
+def write_schema_beside(prefix: str, spec: dict) -> None:
+    """`<prefix>.schema.json` and `<prefix>.schema.pbtxt` next to the shards (atomic)."""
+    for extension, text in ((".schema.json", schema_to_json(spec)),
+                            (".schema.pbtxt", schema_to_pbtxt(spec))):
+        tmp = f"{prefix}{extension}.tmp-{uuid.uuid4().hex}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, prefix + extension)
+
+
+class _TempShards(beam.PTransform):
+    """Batches -> (temp path, record count) for each written temp shard."""
+
+    def __init__(self, temp_dir, spec, compression, num_shards):
+        super().__init__()
+        self._args = (temp_dir, spec, compression)
+        self._num_shards = num_shards
+
+    def expand(self, batches):
+        if not self._num_shards:
+            return batches | "WriteBundles" >> beam.ParDo(_WriteBundleShards(*self._args))
+        return (batches
+                | "Route" >> beam.ParDo(_RouteToShards(self._num_shards))
+                | "GroupShards" >> beam.GroupByKey()
+                | "WriteShards" >> beam.ParDo(_WriteGroupedShard(*self._args)))
+
+
+class WriteTFRecords(TupleInputMixin, beam.PTransform):
+    """Writes RecordBatches as sharded TFRecord files of tf.train.Example.
+
+    Args:
+      file_path_prefix: shards are named `<prefix>-00000-of-00004.tfrecord.gz`.
+      num_shards: None writes one shard per bundle; N routes batches to exactly N shards.
+      compression: "GZIP" (default) or None (or "ZLIB").
+      metadata: the batches' DatasetMetadata / feature spec; pass the transformed metadata.
+        With it, `<prefix>.schema.json` and `.schema.pbtxt` are written beside the shards.
+
+    Input: a PCollection of RecordBatches, or (PCollection, metadata). Output: a PCollection
+    with the list of final file names, produced by the commit step once all shards exist.
+    """
+
+    def __init__(self, file_path_prefix, num_shards=None, compression="GZIP", metadata=None):
+        super().__init__()
+        self._prefix = os.fspath(file_path_prefix)
+        self._num_shards = num_shards
+        self._compression = compression.upper() if compression else None
+        if self._compression not in _SUFFIXES:
+            raise ValueError(f"compression must be 'GZIP', 'ZLIB' or None, got {compression!r}")
+        self._metadata = metadata
+
+    def expand(self, pcoll):
+        if isinstance(pcoll, tuple):
+            pcoll, self._metadata = pcoll
+        if self._metadata is None:
+            raise ValueError("WriteTFRecords needs the batches' metadata (feature spec)")
+        spec = feature_spec_of(self._metadata)
+        temp_dir = temp_dir_for(self._prefix)
+        parts = pcoll | "TempShards" >> _TempShards(temp_dir, spec, self._compression,
+                                                    self._num_shards)
+        prefix, suffix, num_shards = self._prefix, _SUFFIXES[self._compression], \
+            self._num_shards
+
+        def commit(_, parts):
+            finals = commit_shards(parts, prefix, suffix, num_shards)
+            write_schema_beside(prefix, spec)
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            return finals
+
+        return (pcoll.pipeline | "CommitTrigger" >> beam.Create([None])
+                | "Commit" >> beam.Map(commit, parts=beam.pvalue.AsList(parts)))
+
+
+def temp_dir_for(prefix: str) -> str:
+    """A hidden, run-unique temp directory next to the output (same filesystem: renames)."""
+    directory = os.path.dirname(os.path.abspath(prefix))
+    return os.path.join(directory, f".tft_lite-temp-{os.path.basename(prefix)}-"
+                                   f"{uuid.uuid4().hex[:12]}")

@@ -1,0 +1,93 @@
+"""TransformDataset and AnalyzeAndTransformDataset: apply the transform graph to batches.
+
+Each worker deserializes the transform_fn artifact once (the graph is data, no user code)
+and applies it to every RecordBatch with the numpy interpreter; transformed elements are
+RecordBatches again, ready for WriteTFRecords.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+
+from tft_lite.beam.analyze import AnalyzeDataset
+from tft_lite.beam.batches import ToRecordBatches
+from tft_lite.beam.context import Context
+from tft_lite.beam.metadata import TupleInputMixin, feature_spec_of
+from tft_lite.ir.serialize import graph_from_bytes
+from tft_lite.serving.graph import TransformGraph
+
+
+def transform_graph_of(artifact) -> TransformGraph:
+    """A TransformGraph from a TransformFnArtifact (verifies it; runs no code)."""
+    return TransformGraph(graph_from_bytes(artifact.graph_bytes), artifact.assets)
+
+
+def outputs_to_record_batch(outputs: dict) -> pa.RecordBatch:
+    """transform() outputs -> RecordBatch: [n] columns as is, [n, *shape] as fixed-size lists
+    of the flattened row, ragged outputs as list arrays, strings as binary."""
+    columns, names = [], []
+    for name in sorted(outputs):
+        columns.append(_column(outputs[name]))
+        names.append(name)
+    return pa.RecordBatch.from_arrays(columns, names=names)
+
+
+def _column(value):
+    if isinstance(value, (pa.Array, pa.ChunkedArray)):
+        return value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
+    value = np.asarray(value)
+    if value.dtype == object:
+        flat = pa.array(value.reshape(-1).tolist(), pa.binary())
+    else:
+        flat = pa.array(value.reshape(-1))
+    if value.ndim <= 1:
+        return flat
+    per_row = int(np.prod(value.shape[1:]))
+    return pa.FixedSizeListArray.from_arrays(flat, per_row)
+
+
+class _TransformBatches(beam.DoFn):
+    def __init__(self):
+        self._graph = None
+        self._artifact_id = None
+
+    def process(self, batch, artifact):
+        if self._graph is None or self._artifact_id != id(artifact):
+            self._graph = transform_graph_of(artifact)
+            self._artifact_id = id(artifact)
+        yield outputs_to_record_batch(self._graph.transform(batch))
+
+
+class TransformDataset(TupleInputMixin, beam.PTransform):
+    """((raw_data, raw_metadata), transform_fn) -> (transformed_data, transformed_metadata)."""
+
+    def __init__(self, exclude_outputs=None, output_record_batches=True):
+        super().__init__()
+        self._exclude = exclude_outputs
+        del output_record_batches  # always RecordBatches
+
+    def expand(self, inputs):
+        (raw_data, raw_metadata), (artifact, transformed_metadata) = inputs
+        spec = feature_spec_of(raw_metadata)
+        batches = raw_data | "Batch" >> ToRecordBatches(spec, Context.get().desired_batch_size)
+        transformed = batches | "Transform" >> beam.ParDo(
+            _TransformBatches(), artifact=beam.pvalue.AsSingleton(artifact))
+        if self._exclude:
+            keep = [n for n in feature_spec_of(transformed_metadata) if n not in self._exclude]
+            transformed = transformed | "Exclude" >> beam.Map(lambda b: b.select(keep))
+            transformed_metadata = {n: feature_spec_of(transformed_metadata)[n] for n in keep}
+        return transformed, transformed_metadata
+
+
+class AnalyzeAndTransformDataset(TupleInputMixin, beam.PTransform):
+    """(raw_data, raw_metadata) -> ((transformed_data, transformed_metadata), transform_fn)."""
+
+    def __init__(self, preprocessing_fn, output_record_batches=True):
+        super().__init__()
+        self._preprocessing_fn = preprocessing_fn
+
+    def expand(self, dataset):
+        transform_fn = dataset | "AnalyzeDataset" >> AnalyzeDataset(self._preprocessing_fn)
+        transformed = (dataset, transform_fn) | "TransformDataset" >> TransformDataset()
+        return transformed, transform_fn

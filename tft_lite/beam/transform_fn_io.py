@@ -1,0 +1,113 @@
+"""WriteTransformFn / ReadTransformFn, and WriteTransformOutput (every output, one commit).
+
+The transform_fn directory is the artifact `tft_lite.serving.load` reads (see
+docs/transform_graph.md). It is written to a temp directory and renamed into place, so a
+reader sees either the old artifact or the new one, never a mix.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+import apache_beam as beam
+
+from tft_lite.beam.analyze import TransformFnArtifact
+from tft_lite.beam.metadata import TupleInputMixin, DatasetMetadata, feature_spec_of
+from tft_lite.beam.sinks import (_SUFFIXES, _TempShards, commit_shards, temp_dir_for,
+                                 write_schema_beside)
+from tft_lite.beam.transform import transform_graph_of
+from tft_lite.ir.schema import schema_from_json
+from tft_lite.ir.serialize import graph_to_bytes
+from tft_lite.serving import artifact as artifact_files
+
+
+def write_transform_fn(artifact: TransformFnArtifact, path: str) -> None:
+    """Saves the artifact under `path` atomically: temp dir, then rename(s)."""
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    staging = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:12]}")
+    transform_graph_of(artifact).save(staging)
+    for name in (artifact_files.TRANSFORM_FN_DIR, artifact_files.METADATA_DIR):
+        target = os.path.join(path, name)
+        old = f"{target}.old-{uuid.uuid4().hex[:8]}"
+        os.makedirs(path, exist_ok=True)
+        if os.path.exists(target):
+            os.replace(target, old)
+        os.replace(os.path.join(staging, name), target)
+        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+class WriteTransformFn(TupleInputMixin, beam.PTransform):
+    """transform_fn -> writes `path/transform_fn/` and `path/transformed_metadata/`."""
+
+    def __init__(self, path):
+        super().__init__()
+        self._path = os.fspath(path)
+
+    def expand(self, transform_fn):
+        artifact, _ = transform_fn
+        path = self._path
+        return artifact | "WriteTransformFn" >> beam.Map(
+            lambda a: (write_transform_fn(a, path), path)[1])
+
+
+def read_transform_fn(path) -> TransformFnArtifact:
+    """The artifact of a transform_fn directory (verified like tft_lite.serving.load)."""
+    graph = artifact_files.load(path)
+    return TransformFnArtifact(graph_to_bytes(graph.graph), dict(graph.assets))
+
+
+class ReadTransformFn(beam.PTransform):
+    """pipeline | ReadTransformFn(path) -> transform_fn = (PCollection, metadata)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self._path = os.fspath(path)
+
+    def expand(self, pbegin):
+        meta_path = os.path.join(self._path, artifact_files.METADATA_DIR, "schema.json")
+        with open(meta_path, encoding="utf-8") as f:
+            metadata = DatasetMetadata(schema_from_json(f.read()))
+        artifact = read_transform_fn(self._path)
+        return pbegin | "TransformFn" >> beam.Create([artifact]), metadata
+
+
+class WriteTransformOutput(TupleInputMixin, beam.PTransform):
+    """((transformed_data, transformed_metadata), transform_fn) -> everything under output_dir.
+
+    Writes `output_dir/<file_prefix>-0000i-of-0000N.tfrecord.gz` (with the schema beside),
+    `output_dir/transform_fn/` and `output_dir/transformed_metadata/`, all made visible by a
+    single final commit step (the pipeline's last leaf; see sinks.py).
+    """
+
+    def __init__(self, output_dir, file_prefix="transformed", num_shards=None,
+                 compression="GZIP"):
+        super().__init__()
+        self._output_dir = os.fspath(output_dir)
+        self._file_prefix = file_prefix
+        self._num_shards = num_shards
+        self._compression = compression.upper() if compression else None
+
+    def expand(self, inputs):
+        (data, metadata), (artifact, _) = inputs
+        spec = feature_spec_of(metadata)
+        prefix = os.path.join(self._output_dir, self._file_prefix)
+        temp_dir = temp_dir_for(prefix)
+        parts = data | "TempShards" >> _TempShards(temp_dir, spec, self._compression,
+                                                   self._num_shards)
+        output_dir, suffix, num_shards = self._output_dir, _SUFFIXES[self._compression], \
+            self._num_shards
+
+        def commit(_, parts, artifact):
+            write_transform_fn(artifact, output_dir)
+            finals = commit_shards(parts, prefix, suffix, num_shards)
+            write_schema_beside(prefix, spec)
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            return finals
+
+        return (data.pipeline | "CommitTrigger" >> beam.Create([None])
+                | "Commit" >> beam.Map(commit, parts=beam.pvalue.AsList(parts),
+                                       artifact=beam.pvalue.AsSingleton(artifact)))

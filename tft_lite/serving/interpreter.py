@@ -1,0 +1,120 @@
+"""The numpy interpreter: one loop over the nodes, an env dict, the rule table in rules.py.
+
+`evaluate` is the whole interpreter. `Program` prepares a graph once for many batches: it
+loads and checks the asset files, then evaluates every node that does not depend on the batch
+(constants, analyzer results and what is derived from them, e.g. sqrt(var)) so each batch only
+runs the per-row part. Analysis reuses the same Program for the inputs of each phase's
+analyzers, on a graph where the analyzers of earlier phases are already bound.
+
+Imports numpy, pyarrow and the ir/kernels/serving layers only (never Beam, never the tracer).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from tft_lite.errors import GraphError, TftLiteError
+from tft_lite.ir import nodes as ir
+from tft_lite.serving.assets import AssetFile
+from tft_lite.serving.rules import RULES
+
+_RULE_ERRORS = (TftLiteError, ValueError, TypeError, ArithmeticError, IndexError,
+                pa.ArrowException)
+
+
+def evaluate(graph: ir.Graph, env: dict, needed=None, rules=RULES) -> dict:
+    """Runs the nodes of `graph` (those flagged in `needed`, default all) not yet in `env`.
+
+    Args:
+      env: value id -> run-time value; holds the raw features and anything precomputed.
+      needed: optional list of bools, one per node.
+
+    Returns:
+      env, updated with every output computed.
+
+    Raises:
+      GraphError: a rule failed; names the node index, op, user line and raw features.
+      NotImplementedError: no rule for a node's op.
+    """
+    with np.errstate(all="ignore"):  # TF computes inf/NaN silently, both where() branches too
+        for index, node in enumerate(graph.nodes):
+            if (needed is not None and not needed[index]) or all(
+                    v.id in env for v in node.outputs):
+                continue
+            fn = rules.get(node.op)
+            if fn is None:
+                raise NotImplementedError(f"the numpy interpreter has no rule for op "
+                                          f"{node.op!r} (node {index})")
+            try:
+                out = fn(*[env[i] for i in node.inputs], **node.attrs)
+            except _RULE_ERRORS as exc:
+                raise GraphError(_describe(graph, index, exc)) from exc
+            outs = out if len(node.outputs) > 1 else (out,)
+            env.update(zip((v.id for v in node.outputs), outs))
+    return env
+
+
+def _describe(graph: ir.Graph, index: int, exc: Exception) -> str:
+    node = graph.nodes[index]
+    where = f" at {graph.source[index]}" if index < len(graph.source) else ""
+    features = ir.needed_features(graph, [v.id for v in node.outputs])
+    reads = f" (computed from feature(s) {', '.join(map(repr, features))})" if features else ""
+    return f"node {index} ({node.op}){where}{reads}: {exc}"
+
+
+def _batch_free(graph: ir.Graph, available: set) -> list:
+    """Nodes computable without a batch: non-analyzer nodes whose inputs are all available."""
+    mask, available = [], set(available)
+    for node in graph.nodes:
+        ok = (not ir.is_analyzer(node.op) and all(i in available for i in node.inputs)
+              and all(not v.has_batch for v in node.outputs))
+        if ok:
+            available.update(v.id for v in node.outputs)
+        mask.append(ok)
+    return mask
+
+
+class Program:
+    """A graph ready to run on batches: assets checked and loaded, constants folded once.
+
+    Args:
+      graph: a verified graph (analyzer nodes may remain; they are never run).
+      assets: file name -> bytes for every `asset` node.
+
+    Raises:
+      GraphError: an asset is missing or does not match its recorded sha256.
+    """
+
+    def __init__(self, graph: ir.Graph, assets: Mapping[str, bytes]):
+        self.graph = graph
+        env = {}
+        for node in graph.nodes:
+            if node.op == "asset":
+                filename = node.attrs["filename"]
+                if filename not in assets:
+                    raise GraphError(f"asset file {filename!r} is missing")
+                env[node.outputs[0].id] = AssetFile(filename, assets[filename],
+                                                    node.attrs["sha256"])
+        self.constants = evaluate(graph, env, _batch_free(graph, env))
+        self._plans = {}
+
+    def required_features(self, wanted_ids) -> list:
+        """Raw features that the values `wanted_ids` depend on."""
+        return self._plan(wanted_ids)[1]
+
+    def _plan(self, wanted_ids):
+        key = tuple(sorted(set(wanted_ids)))
+        if key not in self._plans:
+            self._plans[key] = (ir.needed_nodes(self.graph, key),
+                                ir.needed_features(self.graph, key))
+        return self._plans[key]
+
+    def run(self, columns: Mapping, wanted_ids) -> dict:
+        """Evaluates `wanted_ids` on a batch of feature values; returns the env."""
+        needed, features = self._plan(wanted_ids)
+        env = dict(self.constants)
+        for name in features:
+            env[self.graph.inputs[name].id] = columns[name]
+        return evaluate(self.graph, env, needed)
