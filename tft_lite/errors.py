@@ -81,3 +81,7 @@ class ExampleEncodeError(TftLiteError, ValueError):
 
 class GraphError(TftLiteError, ValueError):
     """A transform graph is invalid, truncated, tampered with or of an unsupported version."""
+
+
+class TraceError(GraphError):
+    """A mistake in a preprocessing_fn found while tracing it (names the user's line)."""

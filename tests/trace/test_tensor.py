@@ -178,3 +178,16 @@ def test_outputs_must_have_a_tf_example_dtype():
         trace(lambda t: {"y": t["i"] / 2}, SPEC)
     with pytest.raises(GraphError, match="output 'y' has dtype bool"):
         trace(lambda t: {"y": t["x"] > 0}, SPEC)
+
+
+def test_trace_errors_are_trace_errors_naming_the_line():
+    from tft_lite.errors import GraphError, TraceError
+
+    def fn(inputs):
+        return {"y": inputs["x"] + inputs["s"]}  # float + string: a mistake at trace time
+
+    with pytest.raises(TraceError) as info:
+        trace(fn, {"x": tft.FixedLenFeature([], "float32"),
+                   "s": tft.FixedLenFeature([], "string")})
+    assert isinstance(info.value, GraphError)
+    assert 'inputs["x"] + inputs["s"]' in str(info.value)

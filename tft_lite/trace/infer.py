@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tft_lite.errors import GraphError
+from tft_lite.errors import GraphError, TraceError
 from tft_lite.ir.nodes import ASSET, CONST, DENSE, RAGGED, Value
 
 INFER: dict = {}
@@ -32,13 +32,13 @@ def infer_rule(*ops):
 
 def _check_dtype(value: Value, allowed, what: str):
     if value.dtype not in allowed:
-        raise GraphError(f"{what} needs a {' or '.join(allowed)} tensor, got {value.dtype}")
+        raise TraceError(f"{what} needs a {' or '.join(allowed)} tensor, got {value.dtype}")
 
 
 def _same_dtype(values, what: str):
     dtypes = sorted({v.dtype for v in values})
     if len(dtypes) > 1:
-        raise GraphError(f"{what}: dtype mismatch {' vs '.join(v.dtype for v in values)} "
+        raise TraceError(f"{what}: dtype mismatch {' vs '.join(v.dtype for v in values)} "
                          "(TF does not convert implicitly; use tft_lite.cast)")
     return dtypes[0]
 
@@ -49,25 +49,25 @@ def _broadcast_dim(a, b):
     if a == 1:
         return b
     if _BATCH in (a, b):
-        raise GraphError("shapes do not broadcast: a fixed dimension meets the batch dimension")
+        raise TraceError("shapes do not broadcast: a fixed dimension meets the batch dimension")
     if a is None or b is None:
         return a if b is None else b
-    raise GraphError(f"shapes do not broadcast: dimension {a} vs {b}")
+    raise TraceError(f"shapes do not broadcast: dimension {a} vs {b}")
 
 
 def broadcast(values, what: str) -> tuple:
     """(kind, shape) of an elementwise result, with TF/numpy broadcasting over the batch."""
     kinds = {v.kind for v in values}
     if ASSET in kinds:
-        raise GraphError(f"{what}: a vocabulary file is not a numeric tensor")
+        raise TraceError(f"{what}: a vocabulary file is not a numeric tensor")
     if RAGGED in kinds:
         if DENSE in kinds:
-            raise GraphError(f"{what}: cannot combine a ragged (VarLen) tensor with a dense one; "
+            raise TraceError(f"{what}: cannot combine a ragged (VarLen) tensor with a dense one; "
                              "densify it first (tft_lite.fill_missing / "
                              "sparse_tensor_to_dense_with_shape)")
         for v in values:
             if v.kind == CONST and int(np.prod([d or 0 for d in v.shape])) != 1:
-                raise GraphError(f"{what}: a ragged tensor combines only with scalars, got "
+                raise TraceError(f"{what}: a ragged tensor combines only with scalars, got "
                                  f"shape {list(v.shape)}")
         return RAGGED, ()
     shapes = [((_BATCH,) + tuple(v.shape)) if v.kind == DENSE else tuple(v.shape)
@@ -79,12 +79,12 @@ def broadcast(values, what: str) -> tuple:
             padded = (1,) * (rank - len(shape)) + shape
             result = [_broadcast_dim(a, b) for a, b in zip(result, padded)]
     except GraphError as exc:
-        raise GraphError(f"{what}: {exc}: {' and '.join(_shape_text(v) for v in values)}") \
+        raise TraceError(f"{what}: {exc}: {' and '.join(_shape_text(v) for v in values)}") \
             from None
     if DENSE not in kinds:
         return CONST, tuple(result)
     if result[0] != _BATCH:
-        raise GraphError(f"{what}: batch dimensions do not line up: "
+        raise TraceError(f"{what}: batch dimensions do not line up: "
                          f"{' and '.join(_shape_text(v) for v in values)}")
     return DENSE, tuple(result[1:])
 
@@ -177,7 +177,7 @@ def _clip(x, lo, hi):
 @infer_rule("cast")
 def _cast(x, *, dtype):
     if "string" in (x.dtype, dtype):
-        raise GraphError(f"cast from {x.dtype} to {dtype}: use to_number for strings")
+        raise TraceError(f"cast from {x.dtype} to {dtype}: use to_number for strings")
     return [(dtype,) + broadcast([x], "cast")]
 
 
@@ -193,12 +193,12 @@ def _row_axis(x: Value, axis: int, what: str) -> int:
     """Index into the per-row shape of a dense value for a full-rank `axis` (>= 1)."""
     if x.kind == CONST:
         if not 0 <= axis < len(x.shape):
-            raise GraphError(f"{what}: axis {axis} is out of range for shape {list(x.shape)}")
+            raise TraceError(f"{what}: axis {axis} is out of range for shape {list(x.shape)}")
         return axis
     if x.kind != DENSE:
-        raise GraphError(f"{what} needs a dense tensor, got {x.kind}")
+        raise TraceError(f"{what} needs a dense tensor, got {x.kind}")
     if not 1 <= axis <= len(x.shape):
-        raise GraphError(f"{what}: axis {axis} is out of range for a tensor of rank "
+        raise TraceError(f"{what}: axis {axis} is out of range for a tensor of rank "
                          f"{len(x.shape) + 1} (axis 0 is the batch: use an analyzer instead)")
     return axis - 1
 
@@ -207,7 +207,7 @@ def _row_axis(x: Value, axis: int, what: str) -> int:
 def _squeeze(x, *, axis):
     i = _row_axis(x, axis, "squeeze")
     if x.shape[i] not in (1, None):
-        raise GraphError(f"squeeze: axis {axis} has size {x.shape[i]}, not 1")
+        raise TraceError(f"squeeze: axis {axis} has size {x.shape[i]}, not 1")
     return [(x.dtype, x.kind, x.shape[:i] + x.shape[i + 1:])]
 
 
@@ -216,7 +216,7 @@ def _expand_dims(x, *, axis):
     limit = len(x.shape) + (1 if x.kind == DENSE else 0)
     low = 1 if x.kind == DENSE else 0
     if x.kind not in (DENSE, CONST) or not low <= axis <= limit:
-        raise GraphError(f"expand_dims: axis {axis} is out of range for {_shape_text(x)}")
+        raise TraceError(f"expand_dims: axis {axis} is out of range for {_shape_text(x)}")
     i = axis - low
     return [(x.dtype, x.kind, x.shape[:i] + (1,) + x.shape[i:])]
 
@@ -239,7 +239,7 @@ def _length(x):
 def _to_number(x, *, dtype):
     _check_dtype(x, ("string",), "strings.to_number")
     if dtype not in NUMERIC:
-        raise GraphError(f"strings.to_number: out_type must be one of {NUMERIC}, got {dtype}")
+        raise TraceError(f"strings.to_number: out_type must be one of {NUMERIC}, got {dtype}")
     return [(dtype, x.kind, x.shape)]
 
 
@@ -247,7 +247,7 @@ def _to_number(x, *, dtype):
 def _split(x, *, sep):
     _check_dtype(x, ("string",), "strings.split")
     if x.kind != DENSE or x.shape != ():
-        raise GraphError(f"strings.split needs a dense [batch] string tensor, got "
+        raise TraceError(f"strings.split needs a dense [batch] string tensor, got "
                          f"{_shape_text(x)}")
     return [("string", RAGGED, ())]
 
@@ -256,7 +256,7 @@ def _split(x, *, sep):
 
 def _check_ragged(x: Value, what: str):
     if x.kind != RAGGED:
-        raise GraphError(f"{what} needs a ragged (VarLen) tensor, got {_shape_text(x)}")
+        raise TraceError(f"{what} needs a ragged (VarLen) tensor, got {_shape_text(x)}")
 
 
 @infer_rule("fill_missing")
@@ -282,7 +282,7 @@ def _reduce(x, *, axis):
     _check_dtype(x, NUMERIC, "reduction")
     if x.kind == RAGGED:
         if axis != 1:
-            raise GraphError(f"a ragged tensor reduces over axis 1 only, got axis {axis}")
+            raise TraceError(f"a ragged tensor reduces over axis 1 only, got axis {axis}")
         return [(x.dtype, DENSE, ())]
     i = _row_axis(x, axis, "reduction")
     return [(x.dtype, x.kind, x.shape[:i] + x.shape[i + 1:])]
@@ -292,7 +292,7 @@ def _reduce(x, *, axis):
 
 def _batch_only(x: Value, what: str):
     if x.kind not in (DENSE, RAGGED):
-        raise GraphError(f"{what} needs a tensor with a batch dimension, got a {x.kind} value")
+        raise TraceError(f"{what} needs a tensor with a batch dimension, got a {x.kind} value")
 
 
 @infer_rule("hash_strings")
@@ -305,7 +305,7 @@ def _hash_strings(x, *, hash_buckets, key):
 def _apply_buckets(x, boundaries):
     _check_dtype(x, NUMERIC, "apply_buckets")
     if boundaries.kind != CONST or len(boundaries.shape) != 2:
-        raise GraphError(f"apply_buckets: bucket_boundaries must be a rank-2 constant or "
+        raise TraceError(f"apply_buckets: bucket_boundaries must be a rank-2 constant or "
                          f"analyzer result, got {_shape_text(boundaries)}")
     return [("int64", x.kind, x.shape)]
 
@@ -314,7 +314,7 @@ def _apply_buckets(x, boundaries):
 def _apply_vocabulary(x, vocabulary, **_attrs):
     _check_dtype(x, ("string",) + INTS, "apply_vocabulary")
     if vocabulary.kind != ASSET:
-        raise GraphError("apply_vocabulary: deferred_vocab_filename_tensor must be the result "
+        raise TraceError("apply_vocabulary: deferred_vocab_filename_tensor must be the result "
                          "of tft_lite.vocabulary")
     return [("int64", x.kind, x.shape)]
 
@@ -329,9 +329,9 @@ def _reduced_shape(x: Value, reduce_instance_dims: bool, what: str) -> tuple:
     if reduce_instance_dims:
         return ()
     if x.kind == RAGGED:
-        raise GraphError(f"{what}: reduce_instance_dims=False needs a dense tensor")
+        raise TraceError(f"{what}: reduce_instance_dims=False needs a dense tensor")
     if None in x.shape:
-        raise GraphError(f"{what}: reduce_instance_dims=False needs a fully known row shape")
+        raise TraceError(f"{what}: reduce_instance_dims=False needs a fully known row shape")
     return x.shape
 
 
@@ -361,7 +361,7 @@ def _size(x, *, reduce_instance_dims):
 def _mean_or_var(x, *, reduce_instance_dims, output_dtype):
     _check_dtype(x, NUMERIC, "mean/var")
     if output_dtype and output_dtype not in FLOATS:
-        raise GraphError(f"mean/var: output_dtype must be float32 or float64, got {output_dtype}")
+        raise TraceError(f"mean/var: output_dtype must be float32 or float64, got {output_dtype}")
     dtype = output_dtype or (x.dtype if x.dtype in FLOATS else "float32")
     return [(dtype, CONST, _reduced_shape(x, reduce_instance_dims, "mean/var"))]
 

@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from tft_lite.errors import GraphError, SchemaError, TftLiteError
+from tft_lite.errors import GraphError, SchemaError, TftLiteError, TraceError
 from tft_lite.ir import nodes as ir
 from tft_lite.ir.schema import VarLenFeature
 from tft_lite.trace.infer import INFER
@@ -42,7 +42,7 @@ def user_location() -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}: {code}"
 
 
-def trace_error(message: str, cls=GraphError) -> TftLiteError:
+def trace_error(message: str, cls=TraceError) -> TftLiteError:
     """An error for a mistake in the user's preprocessing_fn, pointing at their line."""
     return cls(f"{message}\n  at {user_location()}")
 
@@ -57,7 +57,7 @@ def normalize_dtype(dtype) -> str:
         name = "string"
     if name not in ir.DTYPES:
         raise trace_error(f"unsupported dtype {dtype!r}; expected one of {ir.DTYPES}",
-                          GraphError)
+                          TraceError)
     return name
 
 
@@ -297,21 +297,21 @@ def _output_ids(tracer: Tracer, outputs, fn) -> dict:
     where = getattr(fn, "__code__", None)
     where = f"{where.co_filename}:{where.co_firstlineno}" if where else repr(fn)
     if not isinstance(outputs, dict) or not outputs:
-        raise GraphError(f"preprocessing_fn must return a non-empty dict of name -> Tensor, "
+        raise TraceError(f"preprocessing_fn must return a non-empty dict of name -> Tensor, "
                          f"got {type(outputs).__name__} (defined at {where})")
     ids = {}
     for name in sorted(outputs):
         tensor = outputs[name]
         if not isinstance(name, str) or not isinstance(tensor, Tensor) or \
                 tensor.tracer is not tracer:
-            raise GraphError(f"output {name!r} must be a tft_lite Tensor of this trace, got "
+            raise TraceError(f"output {name!r} must be a tft_lite Tensor of this trace, got "
                              f"{type(tensor).__name__} (preprocessing_fn at {where})")
         if tensor.dtype not in ("float32", "int64", "string"):
-            raise GraphError(f"output {name!r} has dtype {tensor.dtype}; outputs are float32, "
+            raise TraceError(f"output {name!r} has dtype {tensor.dtype}; outputs are float32, "
                              f"int64 or string, as in TFT: add tft_lite.cast (preprocessing_fn "
                              f"at {where})")
         if not tensor.value.has_batch:
-            raise GraphError(f"output {name!r} has no batch dimension (an analyzer result or "
+            raise TraceError(f"output {name!r} has no batch dimension (an analyzer result or "
                              f"constant); broadcast it, e.g. x * 0 + value (preprocessing_fn "
                              f"at {where})")
         ids[name] = tensor.value.id
