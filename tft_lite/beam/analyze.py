@@ -3,11 +3,11 @@
 The plan (tft_lite/plan.py) groups analyzers into phases; for each phase:
 
   1. `_AccumulatePhase` (a DoFn) computes the phase's analyzer inputs for each RecordBatch
-     and folds them into per-bundle accumulators (pre-aggregation: one element per analyzer
-     and bundle leaves the worker, not one per row). A vocabulary's accumulator is split
-     into hash shards of its tokens, so counting is distributed per token.
+     and folds them into one partial accumulator per analyzer (one element per analyzer and
+     batch leaves it, not one per row). A vocabulary's accumulator is split into hash shards
+     of its tokens, so counting is distributed per token.
   2. `CombinePerKey(_MergeAccumulators)` merges partial accumulators per (analyzer, shard);
-     Beam lifts it into per-worker partial combines.
+     the runner lifts it into per-bundle partial combines (pre-aggregation).
   3. A vocabulary shard keeps only the tokens that can survive `frequency_threshold` and
      `top_k` (every occurrence of a token is in one shard, so this is exact), and a second
      CombinePerKey per analyzer merges shard results and extracts the output; top_k never
@@ -45,39 +45,32 @@ class TransformFnArtifact(NamedTuple):
 
 
 class _AccumulatePhase(beam.DoFn):
-    """Per bundle: each batch's analyzer inputs folded into one accumulator per analyzer."""
+    """Each batch's analyzer inputs -> one partial accumulator per analyzer (per shard).
+
+    Partials are emitted from process(), not finish_bundle(): Beam 2.77's DaskRunner drops
+    what a DoFn with side inputs yields in finish_bundle (tests/beam/test_runners.py). The
+    per-bundle pre-aggregation is the runner's combiner lifting of the CombinePerKey below.
+    """
 
     def __init__(self, plan, phase_index: int, vocabulary_shards: int):
         self._plan = plan
         self._phase = plan.phases[phase_index]
         self._shards = vocabulary_shards
         self._inputs = None
-        self._accumulators = None
-
-    def start_bundle(self):
-        self._accumulators = None
 
     def process(self, batch, results):
         if self._inputs is None:
             self._inputs = phase_inputs(self._plan, self._phase.index, results)
-        if self._accumulators is None:
-            self._accumulators = [s.combiner.create_accumulator() for s in self._phase.steps]
         values = self._inputs(batch)
         for i, step in enumerate(self._phase.steps):
-            self._accumulators[i] = step.combiner.add_input(self._accumulators[i], values[i])
-
-    def finish_bundle(self):
-        if self._accumulators is None:
-            return
-        for i, step in enumerate(self._phase.steps):
-            accumulator = self._accumulators[i]
-            if isinstance(step.combiner, VocabularyCombiner):
-                for shard, part in enumerate(step.combiner.split(accumulator, self._shards)):
+            combiner = step.combiner
+            accumulator = combiner.add_input(combiner.create_accumulator(), values[i])
+            if isinstance(combiner, VocabularyCombiner):
+                for shard, part in enumerate(combiner.split(accumulator, self._shards)):
                     if part:
-                        yield _windowed(((i, shard), (i, part)))
+                        yield (i, shard), (i, part)
             else:
-                yield _windowed(((i, 0), (i, step.combiner.compact(accumulator))))
-        self._accumulators = None
+                yield (i, 0), (i, combiner.compact(accumulator))
 
 
 def _windowed(value):
@@ -210,12 +203,17 @@ class AnalyzeDataset(TupleInputMixin, beam.PTransform):
     def expand(self, dataset):
         raw_data, raw_metadata = dataset
         spec = feature_spec_of(raw_metadata)
-        plan = make_plan(trace(self._preprocessing_fn, spec))
-        settings = Context.get()
-        batches = raw_data | "Batch" >> ToRecordBatches(spec, settings.desired_batch_size)
-        results = raw_data.pipeline | "NoResults" >> beam.Create([{}])
-        for phase in plan.phases:
-            results = (batches, results) | f"Phase{phase.index}" >> _AnalyzePhase(
-                plan, phase.index, settings.vocabulary_shards)
-        artifact = results | "Finalize" >> beam.Map(_finalize, plan)
-        return artifact, DatasetMetadata(output_spec(plan.graph))
+        batches = raw_data | "Batch" >> ToRecordBatches(spec, Context.get().desired_batch_size)
+        return analyze_batches(batches, spec, self._preprocessing_fn)
+
+
+def analyze_batches(batches, spec: dict, preprocessing_fn):
+    """RecordBatches -> transform_fn = (PCollection[TransformFnArtifact], output metadata)."""
+    plan = make_plan(trace(preprocessing_fn, spec))
+    shards = Context.get().vocabulary_shards
+    results = batches.pipeline | "NoResults" >> beam.Create([{}])
+    for phase in plan.phases:
+        results = (batches, results) | f"Phase{phase.index}" >> _AnalyzePhase(
+            plan, phase.index, shards)
+    artifact = results | "Finalize" >> beam.Map(_finalize, plan)
+    return artifact, DatasetMetadata(output_spec(plan.graph))

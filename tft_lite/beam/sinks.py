@@ -30,15 +30,23 @@ def shard_name(prefix: str, index: int, count: int, suffix: str) -> str:
     return f"{prefix}-{index:05d}-of-{count:05d}{suffix}"
 
 
+def _digest_of(batch) -> str:
+    """The transform_fn digest stamped on a transformed batch ("" for raw data)."""
+    metadata = batch.schema.metadata or {}
+    return metadata.get(b"tft_lite.transform_fn.sha256", b"").decode("ascii")
+
+
 class _WriteBundleShards(beam.DoFn):
     """Encodes batches and writes each bundle's records to one temp file."""
 
     def __init__(self, temp_dir, spec, compression):
         self._temp_dir, self._spec, self._compression = temp_dir, spec, compression
         self._writer = None
+        self._digests = set()
 
     def start_bundle(self):
         self._writer = None
+        self._digests = set()
 
     def process(self, batch):
         if self._writer is None:
@@ -46,6 +54,7 @@ class _WriteBundleShards(beam.DoFn):
             path = os.path.join(self._temp_dir, f"{uuid.uuid4().hex}.part")
             self._writer = TFRecordWriter(path, self._compression)
         self._writer.write_batch(encode_examples(batch, self._spec))
+        self._digests.add(_digest_of(batch))
 
     def finish_bundle(self):
         if self._writer is None:
@@ -53,7 +62,7 @@ class _WriteBundleShards(beam.DoFn):
         writer, self._writer = self._writer, None
         writer.close()
         from tft_lite.beam.analyze import _windowed
-        yield _windowed((writer.path, writer.records_written))
+        yield _windowed((writer.path, writer.records_written, tuple(sorted(self._digests))))
 
 
 class _WriteGroupedShard(beam.DoFn):
@@ -66,10 +75,12 @@ class _WriteGroupedShard(beam.DoFn):
         index, batches = keyed
         os.makedirs(self._temp_dir, exist_ok=True)
         path = os.path.join(self._temp_dir, f"shard-{index:05d}.part")
+        digests = set()
         with TFRecordWriter(path, self._compression) as writer:
             for batch in batches:
                 writer.write_batch(encode_examples(batch, self._spec))
-        yield path, writer.records_written
+                digests.add(_digest_of(batch))
+        yield path, writer.records_written, tuple(sorted(digests))
 
 
 class _RouteToShards(beam.DoFn):
@@ -85,11 +96,33 @@ class _RouteToShards(beam.DoFn):
         yield self._next, batch
 
 
+class InconsistentRunError(RuntimeError):
+    """Shards were transformed by a transform_fn other than the one being committed."""
+
+
+def check_digests(parts, expected: str | None = None) -> None:
+    """Every shard must come from one transform_fn (and from `expected`, when given).
+
+    A runner that evaluates the analysis twice and gets different results (Beam 2.77's
+    DaskRunner re-evaluates side inputs with state that leaks between evaluations) would
+    otherwise write records transformed with wrong statistics next to a correct graph.
+    """
+    digests = {d for part in parts for d in part[2]}
+    if expected is not None:
+        digests.add(expected)
+    if len(digests) > 1:
+        raise InconsistentRunError(
+            f"the runner produced {len(digests)} different transform_fns in one run (the "
+            "records were transformed with analyzer results other than those being written); "
+            "nothing was committed. This is a runner bug: see docs/runners.md")
+
+
 def commit_shards(parts, prefix: str, suffix: str, num_shards=None) -> list:
     """Renames temp shard files to their final names; removes stale shards of `prefix`.
 
     Args:
-      parts: (temp path, record count) pairs; sorted by path for a stable numbering.
+      parts: (temp path, record count, transform_fn digests) tuples; sorted by path for a
+        stable numbering.
     Returns:
       The final file names.
     """
@@ -179,6 +212,7 @@ class WriteTFRecords(TupleInputMixin, beam.PTransform):
             self._num_shards
 
         def commit(_, parts):
+            check_digests(parts)
             finals = commit_shards(parts, prefix, suffix, num_shards)
             write_schema_beside(prefix, spec)
             shutil.rmtree(temp_dir, ignore_errors=True)

@@ -6,11 +6,13 @@ RecordBatches again, ready for WriteTFRecords.
 """
 from __future__ import annotations
 
+import hashlib
+
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from tft_lite.beam.analyze import AnalyzeDataset
+from tft_lite.beam.analyze import analyze_batches
 from tft_lite.beam.batches import ToRecordBatches
 from tft_lite.beam.context import Context
 from tft_lite.beam.metadata import TupleInputMixin, feature_spec_of
@@ -47,16 +49,35 @@ def _column(value):
     return pa.FixedSizeListArray.from_arrays(flat, per_row)
 
 
+ARTIFACT_KEY = b"tft_lite.transform_fn.sha256"
+
+
+def artifact_digest(artifact) -> str:
+    """sha256 over the graph bytes and the assets: identifies one transform_fn."""
+    digest = hashlib.sha256(artifact.graph_bytes)
+    for name in sorted(artifact.assets):
+        digest.update(name.encode("utf-8") + b"\0" + hashlib.sha256(
+            artifact.assets[name]).digest())
+    return digest.hexdigest()
+
+
 class _TransformBatches(beam.DoFn):
+    """Applies the graph; stamps each output batch with the transform_fn's digest so the
+    commit can prove every shard was made by the transform_fn it writes (a runner that
+    evaluated the analysis twice with different results is caught, not written)."""
+
     def __init__(self):
         self._graph = None
         self._artifact_id = None
+        self._metadata = None
 
     def process(self, batch, artifact):
         if self._graph is None or self._artifact_id != id(artifact):
             self._graph = transform_graph_of(artifact)
             self._artifact_id = id(artifact)
-        yield outputs_to_record_batch(self._graph.transform(batch))
+            self._metadata = {ARTIFACT_KEY: artifact_digest(artifact).encode("ascii")}
+        out = outputs_to_record_batch(self._graph.transform(batch))
+        yield out.replace_schema_metadata(self._metadata)
 
 
 class TransformDataset(TupleInputMixin, beam.PTransform):
@@ -68,16 +89,22 @@ class TransformDataset(TupleInputMixin, beam.PTransform):
         del output_record_batches  # always RecordBatches
 
     def expand(self, inputs):
-        (raw_data, raw_metadata), (artifact, transformed_metadata) = inputs
+        (raw_data, raw_metadata), transform_fn = inputs
         spec = feature_spec_of(raw_metadata)
         batches = raw_data | "Batch" >> ToRecordBatches(spec, Context.get().desired_batch_size)
-        transformed = batches | "Transform" >> beam.ParDo(
-            _TransformBatches(), artifact=beam.pvalue.AsSingleton(artifact))
-        if self._exclude:
-            keep = [n for n in feature_spec_of(transformed_metadata) if n not in self._exclude]
-            transformed = transformed | "Exclude" >> beam.Map(lambda b: b.select(keep))
-            transformed_metadata = {n: feature_spec_of(transformed_metadata)[n] for n in keep}
-        return transformed, transformed_metadata
+        return transform_batches(batches, transform_fn, self._exclude)
+
+
+def transform_batches(batches, transform_fn, exclude=None):
+    """RecordBatches + transform_fn -> (transformed RecordBatches, transformed metadata)."""
+    artifact, transformed_metadata = transform_fn
+    transformed = batches | "Transform" >> beam.ParDo(
+        _TransformBatches(), artifact=beam.pvalue.AsSingleton(artifact))
+    if exclude:
+        keep = [n for n in feature_spec_of(transformed_metadata) if n not in exclude]
+        transformed = transformed | "Exclude" >> beam.Map(lambda b: b.select(keep))
+        transformed_metadata = {n: feature_spec_of(transformed_metadata)[n] for n in keep}
+    return transformed, transformed_metadata
 
 
 class AnalyzeAndTransformDataset(TupleInputMixin, beam.PTransform):
@@ -88,6 +115,8 @@ class AnalyzeAndTransformDataset(TupleInputMixin, beam.PTransform):
         self._preprocessing_fn = preprocessing_fn
 
     def expand(self, dataset):
-        transform_fn = dataset | "AnalyzeDataset" >> AnalyzeDataset(self._preprocessing_fn)
-        transformed = (dataset, transform_fn) | "TransformDataset" >> TransformDataset()
-        return transformed, transform_fn
+        raw_data, raw_metadata = dataset
+        spec = feature_spec_of(raw_metadata)
+        batches = raw_data | "Batch" >> ToRecordBatches(spec, Context.get().desired_batch_size)
+        transform_fn = analyze_batches(batches, spec, self._preprocessing_fn)
+        return transform_batches(batches, transform_fn), transform_fn

@@ -14,9 +14,9 @@ import apache_beam as beam
 
 from tft_lite.beam.analyze import TransformFnArtifact
 from tft_lite.beam.metadata import TupleInputMixin, DatasetMetadata, feature_spec_of
-from tft_lite.beam.sinks import (_SUFFIXES, _TempShards, commit_shards, temp_dir_for,
-                                 write_schema_beside)
-from tft_lite.beam.transform import transform_graph_of
+from tft_lite.beam.sinks import (_SUFFIXES, _TempShards, check_digests, commit_shards,
+                                 temp_dir_for, write_schema_beside)
+from tft_lite.beam.transform import artifact_digest, transform_graph_of
 from tft_lite.ir.schema import schema_from_json
 from tft_lite.ir.serialize import graph_to_bytes
 from tft_lite.serving import artifact as artifact_files
@@ -102,6 +102,7 @@ class WriteTransformOutput(TupleInputMixin, beam.PTransform):
             self._num_shards
 
         def commit(_, parts, artifact):
+            check_digests(parts, artifact_digest(artifact))
             write_transform_fn(artifact, output_dir)
             finals = commit_shards(parts, prefix, suffix, num_shards)
             write_schema_beside(prefix, spec)
