@@ -7,6 +7,7 @@ tensorflow_transform.beam (`import tft_lite.beam as tft_beam`):
         (transformed, transformed_metadata), transform_fn = (
             (raw_data, raw_metadata) | tft_beam.AnalyzeAndTransformDataset(preprocessing_fn))
 """
+from tft_lite.beam import coders  # noqa: F401  (registers the RecordBatch coder)
 from tft_lite.beam.analyze import AnalyzeDataset, TransformFnArtifact
 from tft_lite.beam.batches import ToRecordBatches
 from tft_lite.beam.context import Context

@@ -101,4 +101,5 @@ class ToRecordBatches(beam.PTransform):
         self._batch_size = desired_batch_size or 10_000
 
     def expand(self, pcoll):
-        return pcoll | "ToRecordBatch" >> beam.ParDo(_ToBatch(self._spec, self._batch_size))
+        return pcoll | "ToRecordBatch" >> beam.ParDo(
+            _ToBatch(self._spec, self._batch_size)).with_output_types(pa.RecordBatch)

@@ -99,7 +99,8 @@ def transform_batches(batches, transform_fn, exclude=None):
     """RecordBatches + transform_fn -> (transformed RecordBatches, transformed metadata)."""
     artifact, transformed_metadata = transform_fn
     transformed = batches | "Transform" >> beam.ParDo(
-        _TransformBatches(), artifact=beam.pvalue.AsSingleton(artifact))
+        _TransformBatches(), artifact=beam.pvalue.AsSingleton(artifact)
+    ).with_output_types(pa.RecordBatch)
     if exclude:
         keep = [n for n in feature_spec_of(transformed_metadata) if n not in exclude]
         transformed = transformed | "Exclude" >> beam.Map(lambda b: b.select(keep))

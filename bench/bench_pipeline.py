@@ -1,0 +1,135 @@
+"""Benchmark of the Beam pipeline (pipelines/criteo.py) against a single-process floor.
+
+Workload: a seeded Criteo-shaped CSV (label, 13 integer columns with missing values, 26
+hex-string columns with Zipf-like frequencies); numeric log1p → z-score, strings →
+vocabulary top_k=100000 + 1 OOV bucket, one bucketize(10) of a z-scored column; CSV → GZIP
+TFRecords + transform graph. Printed in one run:
+
+  beam (FnApiRunner, in-process)         wall time and peak RSS of a child process
+  beam (multi_processing, 2 workers)     wall time
+  floor: single-process numpy/pyarrow     the same math and encoding with no framework
+  ratios: beam / floor, 1 worker / 2 workers
+
+Each configuration runs in its own child process (so peak RSS is per run).
+
+    .venv/bin/python bench/bench_pipeline.py [--rows 1000000] [--rss-rows 5000000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "pipelines"))
+
+import criteo  # noqa: E402
+
+
+def floor(input_csv: str, output_dir: str) -> None:
+    """The same transformation in plain numpy/pyarrow, one process, no framework."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    from tft_lite.analyzers.quantiles import QuantilesCombiner
+    from tft_lite.io import encode_examples
+    from tft_lite.io.tfrecord import TFRecordWriter
+
+    table = pacsv.read_csv(input_csv)
+    out = {"label": table.column("label").to_numpy()}
+    for name in criteo.INT_COLUMNS:
+        x = np.log1p(np.maximum(table.column(name).fill_null(0).to_numpy(), 0)
+                     .astype(np.float32))
+        mean, std = x.mean(dtype=np.float64), x.std(dtype=np.float64)
+        out[name] = ((x - np.float32(mean)) / np.float32(std)).astype(np.float32)
+    for name in criteo.CAT_COLUMNS:
+        tokens = table.column(name).fill_null("")
+        counts = pc.value_counts(tokens.filter(pc.not_equal(tokens, "")))
+        order = pc.sort_indices(counts, sort_keys=[("counts", "descending"),
+                                                   ("values", "descending")])
+        vocab = counts.field("values").take(order)[:100_000]
+        ids = pc.index_in(tokens, value_set=vocab).to_numpy(zero_copy_only=False)
+        out[name] = np.where(np.isnan(ids.astype(float)), len(vocab), ids).astype(np.int64)
+    combiner = QuantilesCombiner(10, 0.01, np.float32)
+    acc = combiner.add_input(combiner.create_accumulator(), (out["I1"],))
+    boundaries = np.asarray(combiner.extract_output(acc)[0]).ravel()
+    out["I1_bucket"] = np.searchsorted(boundaries, out["I1"], side="right").astype(np.int64)
+    spec = {name: criteo.tft.FixedLenFeature([], "float32" if out[name].dtype == np.float32
+                                             else "int64") for name in out}
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, "floor.tfrecord.gz")
+    with TFRecordWriter(path, "GZIP") as writer:
+        for start in range(0, table.num_rows, 65_536):
+            part = {name: values[start:start + 65_536] for name, values in out.items()}
+            writer.write_batch(encode_examples(part, spec))
+
+
+def child(mode: str, input_csv: str, output_dir: str) -> None:
+    start = time.perf_counter()
+    if mode == "floor":
+        floor(input_csv, output_dir)
+    else:
+        flags = [] if mode == "beam1" else ["--direct_running_mode=multi_processing",
+                                            "--direct_num_workers=2"]
+        criteo.run(input_csv, output_dir, flags)
+    seconds = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "rss_mb": max(rss_mb, children_mb)}))
+
+
+def measure(mode: str, input_csv: str, output_dir: str) -> dict:
+    result = subprocess.run([sys.executable, __file__, "--child", mode, "--input", input_csv,
+                             "--output", output_dir], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{mode} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rss-rows", type=int, default=0,
+                        help="also measure peak RSS of the 1-worker run at this many rows")
+    parser.add_argument("--child", default=None)
+    parser.add_argument("--input")
+    parser.add_argument("--output")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.input, args.output)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = os.path.join(tmp, "criteo.csv")
+        criteo.make_csv(csv, args.rows)
+        print(f"{args.rows:,d} rows, {os.path.getsize(csv) / 1e6:.0f} MB CSV")
+        runs = {mode: measure(mode, csv, os.path.join(tmp, mode))
+                for mode in ("floor", "beam1", "beam2")}
+        for mode, label in (("floor", "floor: numpy/pyarrow, 1 process"),
+                            ("beam1", "beam FnApiRunner in-memory"),
+                            ("beam2", "beam FnApiRunner 2 workers")):
+            r = runs[mode]
+            print(f"{label:<34} {r['seconds']:7.1f} s  peak RSS {r['rss_mb']:7.0f} MB")
+        print(f"beam 1 worker / floor  {runs['beam1']['seconds'] / runs['floor']['seconds']:.2f}x"
+              f"   (target <= 3x)")
+        print(f"beam 1 worker / 2 workers  "
+              f"{runs['beam1']['seconds'] / runs['beam2']['seconds']:.2f}x   (target >= 1.6x)")
+        if args.rss_rows:
+            big = os.path.join(tmp, "big.csv")
+            criteo.make_csv(big, args.rss_rows)
+            r = measure("beam1", big, os.path.join(tmp, "big"))
+            print(f"beam 1 worker at {args.rss_rows:,d} rows: {r['seconds']:.1f} s, peak RSS "
+                  f"{r['rss_mb']:.0f} MB (vs {runs['beam1']['rss_mb']:.0f} MB at "
+                  f"{args.rows:,d} rows)")
+
+
+if __name__ == "__main__":
+    main()
