@@ -12,7 +12,7 @@ $(PY):
 
 $(STAMP): $(PY) setup.py tft_lite/io/_codec.c tft_lite/kernels/_lookup.c
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[beam,test]'
+	$(PY) -m pip install --quiet -e '.[beam,test,torch]'
 	touch $(STAMP)
 
 demo: $(STAMP)

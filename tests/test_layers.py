@@ -18,6 +18,8 @@ ALLOWED = {
     "local": {"local", "plan", "ir", "serving", "trace"},
     "graph": {"serving"},
     "__init__": {"local", "trace", "serving", "ir"},
+    "data": {"data", "io", "ir"},
+    "beam": {"beam", "analyzers", "io", "ir", "plan", "serving", "trace"},
 }
 
 
