@@ -56,3 +56,55 @@ def test_large_vocabulary():
     probe = pa.array(tokens[::-7] + [b"missing"], pa.binary())
     result = vocab.lookup(probe)
     assert result[:-1].tolist() == list(range(199_999, -1, -7)) and result[-1] == -1
+
+
+# Tokens of every length around the 8-byte packing boundary, differing only in NUL padding,
+# order or one byte: the packed keys of short tokens must still tell them all apart.
+TRICKY = [b"", b"\x00", b"\x00\x00", b"a", b"a\x00", b"\x00a", b"ab", b"ba", b"abc", b"acb",
+          b"abcd", b"abcd\x00", b"abce", b"abcde", b"abcdefg", b"abcdefgh", b"abcdefgh\x00",
+          b"bbcdefgh", b"abcdefgi", b"abcdefghi", b"abcdefghj", b"x" * 16, b"x" * 17]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_short_and_long_tokens_are_distinct(backend):
+    half = TRICKY[::2]
+    vocab = VocabularyLookup(half, backend)
+    want = [half.index(t) if t in half else -1 for t in TRICKY]
+    assert vocab.lookup(pa.array(TRICKY, pa.binary())).tolist() == want
+    assert vocab.lookup(pa.array(TRICKY, pa.large_binary())).tolist() == want
+    assert [vocab.get(t) for t in TRICKY] == want
+    assert [vocab.get_bytes(t) for t in TRICKY] == want
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_absent_value_and_writable_result(backend):
+    vocab = VocabularyLookup([b"a", b"b"], backend)
+    result = vocab.lookup(pa.array([b"b", b"zz", None, b"a"]), absent=2)
+    assert result.tolist() == [1, 2, 2, 0]
+    result[0] = 5  # a fresh writable array
+    assert vocab.lookup(pa.array([b"zz"])).tolist() == [-1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dictionary_arrays_look_up_each_distinct_value_once(backend):
+    vocab = VocabularyLookup([b"a", b"b", b"c"], backend)
+    values = pa.array([b"c", b"q", None, b"c", b"a"], pa.binary()).dictionary_encode()
+    assert pa.types.is_dictionary(values.type)
+    assert vocab.lookup(values).tolist() == [2, -1, -1, 2, 0]
+    assert vocab.lookup(values, absent=9).tolist() == [2, 9, 9, 2, 0]
+    empty = pa.DictionaryArray.from_arrays(pa.array([None, None], pa.int32()),
+                                           pa.array([], pa.binary()))
+    assert vocab.lookup(empty, absent=4).tolist() == [4, 4]
+
+
+def test_c_lookup_rejects_bad_offsets_and_out():
+    if lookup_module._lookup is None:
+        pytest.skip("C lookup not built")
+    table = lookup_module._lookup.Lookup(b"ab", np.array([0, 1, 2], np.int64))
+    with pytest.raises(ValueError, match="out of range"):
+        table.lookup(b"ab", np.array([0, 5], np.int32), 4)
+    with pytest.raises(ValueError, match="one int64 per value"):
+        table.lookup(b"ab", np.array([0, 1, 2], np.int32), 4, -1, np.empty(3, np.int64))
+    out = np.empty(2, np.int64)
+    assert table.lookup(b"ba", np.array([0, 1, 2], np.int32), 4, -1, out) is out
+    assert out.tolist() == [1, 0]

@@ -140,3 +140,46 @@ def test_every_op_has_a_rule_and_a_test():
     untested = serving_ops - traced - {case[0] for case in CASES}
     assert not untested
     assert {op for op in OPS if op.startswith("analyzer_")} <= traced
+
+
+def test_where_with_a_constant_condition_picks_an_operand():
+    x, y = np.array([1.0, 2.0], np.float32), np.array([3.0, 4.0], np.float32)
+    assert RULES["where"](np.array(True), x, y) is x
+    assert RULES["where"](np.array(False), x, y) is y
+    # broadcasting or differing dtypes still go through np.where
+    assert RULES["where"](np.array(True), np.float32(5), y).tolist() == [5.0, 5.0]
+    assert RULES["where"](np.array(False), x, y.astype(np.float64)).dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("num_bounds", [0, 1, 3, 9, 200])
+def test_bucket_counting_matches_searchsorted(dtype, num_bounds):
+    from tft_lite.serving.rules import _bucket_indices
+    rng = np.random.default_rng(num_bounds)
+    bounds = np.sort(rng.normal(0, 3, num_bounds)).astype(dtype)
+    if num_bounds > 1:
+        bounds[1] = bounds[0]  # repeated boundary
+    x = rng.normal(0, 3, 500).astype(dtype)
+    if num_bounds:
+        x[::5] = bounds[rng.integers(0, num_bounds, 100)]  # values on a boundary
+    if dtype != np.int64:
+        x[::7], x[::11], x[::13], x[::17] = np.nan, np.inf, -np.inf, -0.0
+    want = np.searchsorted(bounds, x, side="right")
+    got = _bucket_indices(bounds, x)
+    assert got.dtype == np.int64 and got.tolist() == want.tolist()
+    unsorted = bounds[::-1].copy()
+    assert _bucket_indices(unsorted, x).tolist() == np.searchsorted(unsorted, x,
+                                                                    side="right").tolist()
+
+
+def test_transform_outputs_never_share_an_array():
+    import tft_lite as tft
+    spec = {"x": tft.FixedLenFeature([], "float32")}
+    data = {"x": np.array([1.0, 2.0, 4.0], np.float32)}
+    def fn(inputs):
+        z = tft.scale_to_z_score(inputs["x"])  # its where() returns the division's array
+        return {"a": z, "b": z, "c": z / 1.0}
+    graph = tft.analyze(fn, data, spec)
+    out = graph.transform(data)
+    assert out["a"] is not out["b"]
+    np.testing.assert_array_equal(out["a"], out["b"])

@@ -2,8 +2,11 @@
 
 A `VocabularyLookup` is built once (when a transform graph is loaded) and applied to many
 batches. The table lives in a small C extension (_lookup.c): a batch is looked up in one call
-over Arrow's buffers, and `get` serves single instances without building arrays. Without the
-extension, a Python dict gives the same answers (tests compare both).
+over Arrow's buffers, writing straight into a numpy array and, if asked, the caller's id for
+absent tokens (one OOV bucket or a default value then needs no second pass); a dictionary-
+encoded array is looked up once per distinct value. `get` / `get_bytes` serve single instances
+without building arrays. Without the extension, a Python dict gives the same answers (tests
+compare both).
 
 Imports numpy and pyarrow only; used by serving and by the analyzers' local execution.
 """
@@ -38,13 +41,17 @@ def _as_binary(values) -> pa.Array:
     raise TypeError(f"vocabulary lookup takes string/binary values, got {t}")
 
 
+_STRING_ARRAYS = (pa.BinaryArray, pa.StringArray, pa.LargeBinaryArray, pa.LargeStringArray)
+_WIDE = (pa.LargeBinaryArray, pa.LargeStringArray)  # int64 offsets
+
+
 def _buffers(values: pa.Array):
-    """(data buffer, offsets ndarray, offset width) of a binary array, slice-aware."""
-    width = 8 if pa.types.is_large_binary(values.type) else 4
-    offsets = np.frombuffer(values.buffers()[1], np.int64 if width == 8 else np.int32)
+    """(data buffer, offsets ndarray, offset width) of a (large) binary/string array."""
+    width = 8 if type(values) in _WIDE else 4
+    buffers = values.buffers()
+    offsets = np.frombuffer(buffers[1], np.int64 if width == 8 else np.int32)
     offsets = offsets[values.offset:values.offset + len(values) + 1]
-    data = values.buffers()[2]
-    return (data if data is not None else b""), offsets, width
+    return (buffers[2] if buffers[2] is not None else b""), offsets, width
 
 
 class VocabularyLookup:
@@ -73,22 +80,44 @@ class VocabularyLookup:
             self._table = table
         else:
             raise ValueError(f"backend must be 'c' or 'python', got {backend!r}")
+        # get_bytes(token: bytes) -> index or -1, with no per-call checks: the serving hot path.
+        self.get_bytes = (self._table.get if self.backend == "c"
+                          else lambda token: self._table.get(token, -1))
 
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def lookup(self, values) -> np.ndarray:
-        """int64 index of each value (null values map to -1)."""
-        values = _as_binary(values)
-        if self.backend == "c":
-            data, offsets, width = _buffers(values)
-            result = np.frombuffer(self._table.lookup(data, offsets, width), np.int64)
+    def lookup(self, values, absent: int = -1) -> np.ndarray:
+        """int64 index of each value; `absent` for values not in the vocabulary and nulls.
+
+        A dictionary-encoded array is looked up once per distinct value, then gathered.
+        Returns a new writable array.
+        """
+        if type(values) in _STRING_ARRAYS and self.backend == "c" and not values.null_count:
+            data, offsets, width = _buffers(values)  # the serving hot path: no conversions
+            result = np.empty(len(values), np.int64)
+            self._table.lookup(data, offsets, width, absent, result)
+            return result
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if isinstance(values, pa.Array) and pa.types.is_dictionary(values.type):
+            per_value = self.lookup(values.dictionary, absent)
+            indices = values.indices.fill_null(0).to_numpy(zero_copy_only=False)
+            result = per_value[indices] if len(per_value) else np.full(len(values), absent)
+            valid = values.indices
         else:
-            get = self._table.get
-            result = np.fromiter((get(v, -1) for v in values.to_pylist()), np.int64,
-                                 len(values))
-        if values.null_count:
-            result = np.where(values.is_valid().to_numpy(zero_copy_only=False), result, -1)
+            values = _as_binary(values)
+            valid = values
+            if self.backend == "c":
+                data, offsets, width = _buffers(values)
+                result = np.empty(len(values), np.int64)
+                self._table.lookup(data, offsets, width, absent, result)
+            else:
+                get = self._table.get
+                result = np.fromiter((get(v, absent) for v in values.to_pylist()), np.int64,
+                                     len(values))
+        if valid.null_count:
+            result[~valid.is_valid().to_numpy(zero_copy_only=False)] = absent
         return result
 
     def get(self, token) -> int:

@@ -25,7 +25,12 @@ from tft_lite.errors import SchemaError
 from tft_lite.ir.schema import FixedLenFeature, VarLenFeature, num_elements
 from tft_lite.serving.values import Ragged, as_arrow, ragged_from_arrow
 
-_LIST_CHECKS = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
+_LIST_TYPES = (pa.ListType, pa.LargeListType, pa.FixedSizeListType)
+_STRING_TYPE_IDS = frozenset(t.id for t in (pa.string(), pa.large_string(), pa.binary(),
+                                            pa.large_binary()))
+# (id(default array), arrow type) -> (that array, exact fill value or None); the array is kept
+# so its id cannot be reused while cached.
+_FILL_VALUES: dict = {}
 
 
 def feature_columns(batch, input_spec: Mapping, names=None, row_offset: int = 0) -> dict:
@@ -136,20 +141,24 @@ def _fixedlen(name, spec, column, row_offset):
                               f"{', '.join(map(str, spec.shape))}], got {list(values.shape)}")
         return values
     array = _to_arrow(name, column)
-    if any(check(array.type) for check in _LIST_CHECKS):
+    if isinstance(array.type, _LIST_TYPES):
         return _fixedlen_from_lists(name, spec, array, row_offset)
     if size != 1:
         raise SchemaError(f"feature {name!r}: shape {list(spec.shape)} needs a list column, got "
                           f"{array.type}")
     if array.null_count:
         array = _fill_nulls(name, spec, array, row_offset)
-    values = _cast(name, spec.dtype, array, None, row_offset)
+    values = _cast(name, spec.dtype, array, None, row_offset,
+                   owned=isinstance(array, np.ndarray))
     if isinstance(values, np.ndarray):
         return values.reshape((len(values),) + tuple(spec.shape))
     return values
 
 
 def _fill_nulls(name, spec, array: pa.Array, row_offset):
+    fill = None if spec.default_value is None else _fill_value(spec.default_value, array.type)
+    if fill is not None:  # fill in the column's own type; values are converted with the rest
+        return _filled(array, *fill)
     valid = array.is_valid().to_numpy(zero_copy_only=False)
     if spec.default_value is None:
         row = int(np.flatnonzero(~valid)[0]) + row_offset
@@ -160,6 +169,65 @@ def _fill_nulls(name, spec, array: pa.Array, row_offset):
     out = _fill_default(spec, len(array)).reshape(-1)
     out[valid] = values
     return out
+
+
+def _fill_value(default_value, arrow_type):
+    """(pyarrow scalar, Python value) of the default in the column's own type, or None.
+
+    None unless the column's type holds the default exactly: then filling nulls with it and
+    converting the whole column gives the same values as converting the present values and
+    placing them among defaults. Cached per default array and type (one per feature).
+    """
+    key = (id(default_value), arrow_type)
+    cached = _FILL_VALUES.get(key)
+    if cached is not None and cached[0] is default_value:
+        return cached[1]
+    value = np.asarray(default_value).reshape(-1)[:1].tolist()[0]
+    fill = None
+    if isinstance(value, bytes) and (pa.types.is_string(arrow_type)
+                                     or pa.types.is_large_string(arrow_type)):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            value = None
+    if value is not None:
+        try:
+            scalar = pa.scalar(value, type=arrow_type)
+            fill = (scalar, value) if scalar.as_py() == value else None
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            fill = None
+    if len(_FILL_VALUES) > 4096:
+        _FILL_VALUES.clear()
+    _FILL_VALUES[key] = (default_value, fill)
+    return fill
+
+
+def _valid_mask(array: pa.Array, buffers) -> np.ndarray:
+    """bool [len(array)]: which values are present (the validity bitmap, unpacked)."""
+    bitmap = np.frombuffer(buffers[0], np.uint8)
+    bits = np.unpackbits(bitmap, count=array.offset + len(array), bitorder="little")
+    return bits[array.offset:].view(bool)
+
+
+def _filled(array: pa.Array, default: pa.Scalar, value):
+    """`array` (with nulls) with each null replaced by `default` (a scalar of its type; `value`
+    is the same as a Python object).
+
+    Numbers: a numpy array. Strings with an empty default: the same buffers without the
+    validity bitmap when every null slot is already empty (what Arrow's builders write), so
+    nothing is copied. Otherwise Arrow's fill_null.
+    """
+    t, start, stop = array.type, array.offset, array.offset + len(array)
+    buffers = array.buffers()
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        kind = "f" if pa.types.is_floating(t) else "i" if pa.types.is_signed_integer(t) else "u"
+        values = np.frombuffer(buffers[1], f"{kind}{t.bit_width // 8}")[start:stop]
+        return np.where(_valid_mask(array, buffers), values, np.asarray(value, values.dtype))
+    if (pa.types.is_binary(t) or pa.types.is_string(t)) and not value:
+        offsets = np.frombuffer(buffers[1], np.int32)[start:stop + 1]
+        if ((offsets[1:] == offsets[:-1]) | _valid_mask(array, buffers)).all():
+            return pa.Array.from_buffers(t, len(array), [None] + buffers[1:], offset=start)
+    return array.fill_null(default)
 
 
 def _fixedlen_from_lists(name, spec, array, row_offset):
@@ -188,7 +256,7 @@ def _varlen(name, spec, column, row_offset) -> Ragged:
         column = pa.array(column.reshape(len(column), -1).tolist()
                           if column.ndim > 1 else column)
     array = _to_arrow(name, column)
-    if any(check(array.type) for check in _LIST_CHECKS):
+    if isinstance(array.type, _LIST_TYPES):
         ragged = ragged_from_arrow(array)
     else:  # a flat column: each present value is a row of one, a null an empty row
         valid = array.is_valid().to_numpy(zero_copy_only=False)
@@ -215,6 +283,8 @@ def _kind(values) -> str:
             return "s" if isinstance(sample, (bytes, str)) else "?"
         return {"f": "f", "i": "i", "u": "i", "b": "b"}.get(values.dtype.kind, "?")
     t = values.type
+    if t.id in _STRING_TYPE_IDS:  # the common case first
+        return "s"
     if pa.types.is_floating(t):
         return "f"
     if pa.types.is_integer(t):
@@ -231,8 +301,11 @@ def _kind(values) -> str:
     return "?"
 
 
-def _cast(name, dtype, values, ragged, row_offset, arrow_ok=True):
-    """Values (numpy or arrow) as the spec dtype; SchemaError on a dtype disagreement."""
+def _cast(name, dtype, values, ragged, row_offset, arrow_ok=True, owned=False):
+    """Values (numpy or arrow) as the spec dtype; SchemaError on a dtype disagreement.
+
+    owned: `values` is a numpy array made for this batch, which the result may share.
+    """
     kind = _kind(values)
     if kind == "n":  # an all-null or empty column carries no type
         return np.zeros(len(values), np.float32 if dtype == "float32" else np.int64) \
@@ -252,8 +325,9 @@ def _cast(name, dtype, values, ragged, row_offset, arrow_ok=True):
     if kind not in "fi":
         raise SchemaError(f"feature {name!r}: expected {dtype} values, got {_type_name(values)}")
     array = values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values
+    copy = not owned  # never hand out the caller's array (or a view of Arrow's buffers)
     if dtype == "float32":
-        return array.astype(np.float32)
+        return array.astype(np.float32, copy=copy)
     if kind == "f":
         flat = array.reshape(-1)
         bad = ~np.isfinite(flat) | (flat != np.round(flat))
@@ -263,7 +337,7 @@ def _cast(name, dtype, values, ragged, row_offset, arrow_ok=True):
                 np.searchsorted(ragged.row_splits, index, side="right")) - 1
             raise SchemaError(f"feature {name!r} row {row + row_offset}: int64 feature got "
                               f"the non-integer value {float(flat[index])!r}")
-    return array.astype(np.int64)
+    return array.astype(np.int64, copy=copy)
 
 
 def _strings_to_arrow(values: np.ndarray) -> pa.Array:

@@ -16,6 +16,7 @@ from tft_lite.ir import nodes as ir
 from tft_lite.ir.verify import verify
 from tft_lite.serving import schema as out_schema
 from tft_lite.serving.columns import feature_columns, instance_to_batch
+from tft_lite.serving.instance import InstancePlan
 from tft_lite.serving.interpreter import Program
 from tft_lite.serving.values import Ragged, as_numpy, output_array
 
@@ -36,6 +37,7 @@ class TransformGraph:
         self.graph = graph
         self.assets = dict(sorted(assets.items()))
         self._program = Program(graph, self.assets)
+        self._instance_plans = {}  # output names (None: all) -> InstancePlan | None
 
     @property
     def raw_feature_spec(self) -> dict:
@@ -75,10 +77,31 @@ class TransformGraph:
         required = self._program.required_features(wanted)
         columns = feature_columns(batch, self.graph.input_spec, required)
         env = self._program.run(columns, wanted)
-        return {name: output_array(env[self.graph.outputs[name]]) for name in names}
+        out, seen = {}, set()
+        for name in names:
+            value = output_array(env[self.graph.outputs[name]])
+            if id(value) in seen:  # two outputs of one array (e.g. a folded where): own copies
+                value = value.copy() if isinstance(value, np.ndarray) else value
+            seen.add(id(value))
+            out[name] = value
+        return out
 
     def transform_instance(self, instance: Mapping, output_names=None) -> dict:
-        """Applies the graph to one {feature: value} dict; returns {output: numpy value}."""
+        """Applies the graph to one {feature: value} dict; returns {output: numpy value}.
+
+        Scalar features given as Python int / float / str / bytes (or left out, to take their
+        default) run through a prepared scalar plan (serving/instance.py); anything else
+        runs the batch interpreter on a batch of one. Both give the same values.
+        """
+        key = None if output_names is None else tuple(output_names)
+        plan = self._instance_plans.get(key, False)
+        if plan is False:
+            plan = InstancePlan.build(self._program, self._check_names(output_names))
+            self._instance_plans[key] = plan
+        if plan is not None:
+            result = plan.run(instance)
+            if result is not None:
+                return result
         batch = instance_to_batch(instance, self.graph.input_spec)
         names = self._check_names(output_names)
         wanted = [self.graph.outputs[name] for name in names]

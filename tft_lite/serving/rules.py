@@ -38,6 +38,8 @@ def rule(*ops):
 
 def _lift(fn, *args):
     """fn over numpy data; ragged args give their flat values (row splits must agree)."""
+    if all(type(arg) is np.ndarray for arg in args):  # the common case: nothing to unwrap
+        return fn(*args)
     splits, arrays = None, []
     for arg in args:
         if isinstance(arg, Ragged):
@@ -96,6 +98,10 @@ def _clip_fn(x, lo, hi):
 
 @rule("where")
 def _where(cond, x, y):
+    if (isinstance(cond, np.ndarray) and cond.ndim == 0 and isinstance(x, np.ndarray)
+            and isinstance(y, np.ndarray) and x.shape == y.shape and x.dtype == y.dtype):
+        # A constant condition (e.g. scale_to_z_score's std != 0) picks one operand whole.
+        return x if cond else y
     return _lift(_where_fn, cond, x, y)
 
 
@@ -354,25 +360,43 @@ def _apply_buckets(x, boundaries):
             bounds, vals = flat.astype(values.dtype), values
         else:
             bounds, vals = flat, values.astype(flat.dtype)
-        return np.searchsorted(bounds, vals, side="right").astype(np.int64)
+        return _bucket_indices(bounds, vals)
     return _lift(assign, x)
+
+
+def _bucket_indices(bounds: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """searchsorted(bounds, vals, side="right") as int64 (NaN -> len(bounds), sorted last).
+
+    For the usual few sorted boundaries, counting `vals >= b` per boundary in int8 is ~5x
+    faster than a binary search per value, with the same answer.
+    """
+    if len(bounds) < 127 and vals.ndim == 1 and bool(np.all(bounds[:-1] <= bounds[1:])):
+        counts = np.zeros(len(vals), np.int8)
+        for bound in bounds:
+            counts += vals >= bound
+        out = counts.astype(np.int64)
+        if vals.dtype.kind == "f":
+            out[np.isnan(vals)] = len(bounds)
+        return out
+    return np.searchsorted(bounds, vals, side="right").astype(np.int64)
 
 
 @rule("apply_vocabulary")
 def _apply_vocabulary(x, vocabulary, *, default_value, num_oov_buckets, store_frequency):
     vocab = vocabulary.vocabulary(store_frequency)
+    # Every OOV token gets one id when there is a single bucket (Fingerprint64 % 1 == 0) or
+    # none (default_value): the C table writes it directly, no second pass over the ids.
+    absent = (vocab.size if num_oov_buckets == 1 else
+              default_value if num_oov_buckets == 0 else -1)
 
     def lookup(values):
         shape = values.shape if isinstance(values, np.ndarray) else None
-        tokens = as_binary_array(values)
-        ids = vocab.lookup.lookup(tokens)
-        missing = ids < 0
-        if missing.any():
-            ids = ids.copy()  # the lookup kernel may return a read-only buffer
-            if num_oov_buckets > 0:
-                oov = tokens.filter(pa.array(missing))
+        tokens = values if is_arrow_string(values) else as_binary_array(values)
+        ids = vocab.lookup.lookup(tokens, absent)
+        if num_oov_buckets > 1:
+            missing = ids < 0
+            if missing.any():
+                oov = as_binary_array(tokens).filter(pa.array(missing))
                 ids[missing] = vocab.size + hash_strings(oov, num_oov_buckets)
-            else:
-                ids[missing] = default_value
         return ids.reshape(shape) if shape is not None else ids
     return _strings_to_ids(lookup, x)

@@ -18,9 +18,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_ARROW_STRINGS = (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_string,
-                  pa.types.is_large_string)
-
 
 @dataclass(frozen=True)
 class Ragged:
@@ -44,8 +41,12 @@ class Ragged:
         return np.repeat(np.arange(self.nrows, dtype=np.int64), self.row_lengths())
 
 
+_ARROW_STRING_IDS = frozenset(t.id for t in (pa.binary(), pa.large_binary(), pa.string(),
+                                              pa.large_string()))
+
+
 def is_arrow_string(x) -> bool:
-    return isinstance(x, pa.Array) and any(check(x.type) for check in _ARROW_STRINGS)
+    return isinstance(x, pa.Array) and x.type.id in _ARROW_STRING_IDS
 
 
 def as_numpy(x):
