@@ -138,3 +138,36 @@ def test_output_directory_that_is_a_file(tmp_path):
             batches | tft_beam.WriteTFRecords(str(blocker / "out"), metadata={
                 "n": io.FixedLenFeature([], "int64")})
     assert blocker.read_text() == "not a directory"
+
+
+class _KillWorkerOnce(beam.DoFn):
+    """SIGKILLs its own worker process the first time it runs (marker file consumed)."""
+
+    def __init__(self, marker):
+        self._marker = marker
+
+    def process(self, batch):
+        import signal
+        if os.path.exists(self._marker):
+            os.unlink(self._marker)
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield batch
+
+
+def test_worker_killed_mid_run_fails_and_leaves_no_complete_output(tmp_path):
+    marker = tmp_path / "kill-marker"
+    marker.write_text("")
+    out = tmp_path / "out"
+    out.mkdir()
+    options = PipelineOptions(["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
+                               "--direct_num_workers=2"])
+    with pytest.raises(Exception, match="Channel closed|worker|died|closed"):
+        with beam.Pipeline(options=options) as pipeline:
+            batches = (pipeline
+                       | beam.Create([pa.record_batch({"n": list(range(i, i + 10))})
+                                      for i in range(0, 100, 10)])
+                       | beam.ParDo(_KillWorkerOnce(str(marker))))
+            batches | tft_beam.WriteTFRecords(str(out / "x"), metadata={
+                "n": io.FixedLenFeature([], "int64")})
+    assert not marker.exists()  # the worker really was killed
+    assert [f for f in os.listdir(out) if not f.startswith(".")] == []
