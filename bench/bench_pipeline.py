@@ -36,7 +36,6 @@ import criteo  # noqa: E402
 
 def floor(input_csv: str, output_dir: str) -> None:
     """The same transformation in plain numpy/pyarrow, one process, no framework."""
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 

@@ -39,7 +39,7 @@ def main(n: int = 1_000_000) -> None:
             t1 = time.perf_counter()
             compacted = c.compact(acc)
             t2 = time.perf_counter()
-            merged = c.merge_accumulators([compacted, c.compact(acc)])
+            c.merge_accumulators([compacted, c.compact(acc)])
             t3 = time.perf_counter()
             boundaries = np.asarray(c.extract_output(c.compact(acc))[0], np.float64).ravel()
             t4 = time.perf_counter()

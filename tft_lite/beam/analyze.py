@@ -80,8 +80,9 @@ def _windowed(value):
     return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
 
 
-class _MergeAccumulators(beam.CombineFn):
-    """Merges (analyzer index, accumulator) values with that analyzer's combiner."""
+class _IndexedCombineFn(beam.CombineFn):
+    """Values are tuples whose first item is the analyzer's index in the phase: merging
+    uses that analyzer's combiner. The accumulator is such a tuple, or None when empty."""
 
     def __init__(self, combiners):
         self._combiners = combiners
@@ -96,8 +97,13 @@ class _MergeAccumulators(beam.CombineFn):
         present = [a for a in accumulators if a is not None]
         if not present:
             return None
-        index = present[0][0]
-        combiner = self._combiners[index]
+        return self._merge(present[0][0], self._combiners[present[0][0]], present)
+
+
+class _MergeAccumulators(_IndexedCombineFn):
+    """(index, accumulator) values merged per (analyzer, shard) key."""
+
+    def _merge(self, index, combiner, present):
         return index, combiner.merge_accumulators([a for _, a in present])
 
     def compact(self, accumulator):
@@ -109,24 +115,12 @@ class _MergeAccumulators(beam.CombineFn):
         return accumulator
 
 
-class _MergeShards(beam.CombineFn):
-    """Merges one analyzer's pruned shards (and distinct-token counts); extracts its output."""
+class _MergeShards(_IndexedCombineFn):
+    """(index, pruned shard accumulator, distinct tokens) values merged per analyzer; the
+    output is the analyzer's result."""
 
-    def __init__(self, combiners):
-        self._combiners = combiners
-
-    def create_accumulator(self):
-        return None
-
-    def add_input(self, accumulator, value):
-        return self.merge_accumulators([accumulator, value])
-
-    def merge_accumulators(self, accumulators):
-        present = [a for a in accumulators if a is not None]
-        if not present:
-            return None
-        index = present[0][0]
-        merged = self._combiners[index].merge_accumulators([a for _, a, _ in present])
+    def _merge(self, index, combiner, present):
+        merged = combiner.merge_accumulators([a for _, a, _ in present])
         return index, merged, sum(d for _, _, d in present)
 
     def extract_output(self, accumulator):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import os
-import zlib
 
 import numpy as np
 import pyarrow as pa
@@ -19,12 +18,10 @@ from tft_lite.data._chunks import StatsSink
 from tft_lite.data.dataset import AUTOTUNE, Dataset
 from tft_lite.data.shuffle import BufferShuffler
 from tft_lite.data.structure import as_array, map_structure, num_rows, slices
-from tft_lite.errors import RecordError
-from tft_lite.io.tfrecord import detect_compression, read_tfrecord_batches
+from tft_lite.io.tfrecord import detect_compression, read_file_chunks, read_tfrecord_batches
 
 _CHUNK_ELEMENTS = 1024  # elements per chunk of in-memory sources
 _CHUNK_BYTES = 1 << 20  # payload bytes per chunk of record sources (buffer_size default)
-_ZLIB_WBITS = {"GZIP": 31, "ZLIB": 15}
 
 
 def match_files(patterns, what: str, each_must_match: bool) -> list[str]:
@@ -269,35 +266,12 @@ class TextLineDataset(_RecordSource):
                     yield lines
 
 
-def _byte_stream(path, compression, chunk_bytes):
-    """The (decompressed) bytes of a file, in pieces."""
-    if compression == "AUTO":
-        compression = detect_compression(path)
-    with open(path, "rb") as f:
-        if compression is None or os.fstat(f.fileno()).st_size == 0:
-            while data := f.read(chunk_bytes):
-                yield data
-            return
-        decompressor = zlib.decompressobj(_ZLIB_WBITS[compression])
-        offset = 0
-        while data := f.read(chunk_bytes):
-            try:
-                out = decompressor.decompress(data)
-            except zlib.error as exc:
-                raise RecordError(f"not a valid {compression} stream ({exc})", path=path,
-                                  offset=offset) from exc
-            offset += len(data)
-            if out:
-                yield out
-        if not decompressor.eof:
-            raise RecordError(f"truncated {compression} stream: the file ends before the "
-                              "compressed data does", path=path, offset=offset)
-
-
 def _line_chunks(path, compression, chunk_bytes):
     """pyarrow Binary arrays of the file's lines; a last line without "\\n" counts too."""
     carry = b""
-    for data in _byte_stream(path, compression, chunk_bytes):
+    if compression == "AUTO":
+        compression = detect_compression(path)
+    for data in read_file_chunks(path, compression, chunk_bytes):
         data = carry + data if carry else data
         end = data.rfind(b"\n") + 1
         carry = data[end:]

@@ -219,19 +219,20 @@ def detect_compression(path) -> str | None:
     return None
 
 
-def _chunks(path, compression_type) -> Iterator[bytes]:
-    """Yields the uncompressed byte stream of one file in chunks.
+def read_file_chunks(path, compression_type, chunk_bytes: int = _READ_CHUNK) -> Iterator[bytes]:
+    """Yields the uncompressed byte stream of one file (None, "GZIP" or "ZLIB") in chunks.
 
-    A zero-byte file holds zero records whatever the compression, as in TensorFlow.
+    A zero-byte file is empty whatever the compression, as in TensorFlow. A broken or
+    truncated compressed stream raises CorruptRecordError naming the file and offset.
     """
     with open(path, "rb") as f:
         if compression_type is None or os.fstat(f.fileno()).st_size == 0:
-            while chunk := f.read(_READ_CHUNK):
+            while chunk := f.read(chunk_bytes):
                 yield chunk
             return
         decompressor = zlib.decompressobj(_ZLIB_WBITS[compression_type])
         offset = 0
-        while chunk := f.read(_READ_CHUNK):
+        while chunk := f.read(chunk_bytes):
             try:
                 out = decompressor.decompress(chunk)
             except zlib.error as exc:
@@ -281,7 +282,7 @@ class _RecordScanner:
         """Yields lists of records; each list holds the records of one decompressed chunk."""
         buf = b""
         base = 0  # stream offset of buf[0]
-        for chunk in _chunks(self.path, self.compression_type):
+        for chunk in read_file_chunks(self.path, self.compression_type):
             buf = buf + chunk if buf else chunk
             records, used, stop = self._scan(buf, base)
             if records:
