@@ -289,3 +289,57 @@ def test_varlen_with_two_values_cannot_fill_missing():
                         allow_empty=True)
     with pytest.raises(GraphError, match="row 1 has 2 values"):
         graph.transform({"v": [[1.0], [2.0, 3.0]]})
+
+
+def _criteo_like(rows=600, seed=5):
+    rng = np.random.default_rng(seed)
+    return pa.table({
+        "x": pa.array(rng.zipf(1.5, rows).astype(np.float32), mask=rng.random(rows) < 0.2),
+        "s": pa.array([b"t%d" % v for v in rng.zipf(1.3, rows)], pa.binary())})
+
+
+def _fn_regroup(inputs):
+    z = tft.scale_to_z_score(tft.log1p(inputs["x"]))
+    return {"z": z, "b": tft.bucketize(z, 4), "m": tft.scale_to_0_1(inputs["x"]),
+            "id": tft.compute_and_apply_vocabulary(inputs["s"], top_k=20, num_oov_buckets=1)}
+
+
+_SPEC_REGROUP = {"x": tft.FixedLenFeature([], "float32", default_value=0.0),
+                 "s": tft.FixedLenFeature([], "string")}
+
+
+@pytest.mark.parametrize("batch_rows", [1 << 20, 128, 1])
+@pytest.mark.parametrize("cpus", [1, 4])
+def test_regrouping_and_threads_do_not_change_the_graph(monkeypatch, batch_rows, cpus):
+    from tft_lite import local
+    from tft_lite.ir.serialize import graph_to_bytes
+    table = _criteo_like()
+    reference = tft.analyze(_fn_regroup, iter(table.to_batches(max_chunksize=600)),
+                            _SPEC_REGROUP)
+    monkeypatch.setattr(local, "_BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(local, "_num_cpus", lambda: cpus)
+    for data in (table, table.to_batches(max_chunksize=7), iter(table.to_batches(50))):
+        graph = tft.analyze(_fn_regroup, data, _SPEC_REGROUP)
+        assert graph_to_bytes(graph.graph) == graph_to_bytes(reference.graph)
+        assert graph.assets == reference.assets
+
+
+def test_coalesce_keeps_order_and_schema_breaks(monkeypatch):
+    from tft_lite import local
+    monkeypatch.setattr(local, "_BATCH_ROWS", 10)
+    a = pa.record_batch({"x": pa.array(np.arange(4, dtype=np.float32))})
+    b = pa.record_batch({"x": pa.array(np.arange(4, 8, dtype=np.int64))})
+    groups = list(local._coalesce(iter([a, a, a, b, {"x": [1.0]}, a])))
+    assert [g.num_rows if not isinstance(g, dict) else -1 for g in groups] == [12, 4, -1, 4]
+    assert groups[0].column("x").to_pylist() == [0, 1, 2, 3] * 3
+
+
+def test_bad_row_in_regrouped_batches_counts_rows(monkeypatch):
+    from tft_lite import local
+    monkeypatch.setattr(local, "_BATCH_ROWS", 6)
+    good = pa.record_batch({"x": pa.array([1.0, 2.0, 3.0], pa.float32()),
+                            "s": pa.array(["a", "b", "c"])})
+    bad = pa.record_batch({"x": pa.array([1.0, None, 3.0], pa.float32()),
+                           "s": pa.array(["a", "b", "c"])})
+    with pytest.raises(SchemaError, match="feature 'x' row 10"):
+        tft.analyze(_fn_xs, [good, good, good, bad], SPEC_XS)

@@ -79,3 +79,25 @@ def test_unused_vocabulary_is_still_shipped():
         return {"x": inputs["x"] + 1.0}
     graph = tft.analyze(fn, DATA, SPEC)
     assert graph.assets["side_output"] == b"a\nb\nd\nc\n"  # count desc, then bytes desc
+
+
+def test_bind_cache_gives_the_same_graph_and_binds_once(monkeypatch):
+    from tft_lite import plan as plan_mod
+    plan = make_plan(trace(preprocessing_fn, SPEC))
+    graph = tft.analyze(preprocessing_fn, DATA, SPEC)
+    results = {}
+    calls = []
+    real = plan_mod.BINDERS["analyzer_vocabulary"]
+    monkeypatch.setitem(plan_mod.BINDERS, "analyzer_vocabulary",
+                        lambda node, outputs: calls.append(node) or real(node, outputs))
+    cache = {}
+    for phase in plan.phases:
+        inputs = phase_inputs(plan, phase.index, results, cache)
+        for i, step in enumerate(phase.steps):
+            acc = step.combiner.create_accumulator()
+            for batch in DATA:
+                acc = step.combiner.add_input(acc, inputs(batch)[i])
+            results[step.node_index] = step.combiner.extract_output(acc)
+    bound, assets = finalize(plan, results, cache)
+    assert len(calls) == 1
+    assert graph_to_bytes(bound) == graph_to_bytes(graph.graph) and assets == graph.assets

@@ -144,23 +144,29 @@ def _combiner_input(value):
     return value.values if isinstance(value, Ragged) else value
 
 
-def phase_inputs(plan: Plan, phase_index: int, results: dict) -> PhaseInputs:
-    """The batch -> analyzer inputs function of a phase, given all earlier phases' results."""
+def phase_inputs(plan: Plan, phase_index: int, results: dict, cache=None) -> PhaseInputs:
+    """The batch -> analyzer inputs function of a phase, given all earlier phases' results.
+
+    `cache`: an optional dict shared by the bind calls of one analysis (see `bind`).
+    """
     earlier = {i: out for i, out in results.items()
                if any(i == s.node_index for p in plan.phases[:phase_index] for s in p.steps)}
     missing = [s.node_index for p in plan.phases[:phase_index] for s in p.steps
                if s.node_index not in earlier]
     if missing:
         raise GraphError(f"phase {phase_index} needs the results of analyzer nodes {missing}")
-    graph, assets = bind(plan.graph, earlier)
+    graph, assets = bind(plan.graph, earlier, cache)
     return PhaseInputs(graph, assets, plan.phases[phase_index].steps)
 
 
-def bind(graph: ir.Graph, results: dict) -> tuple:
+def bind(graph: ir.Graph, results: dict, cache=None) -> tuple:
     """Replaces each analyzer node in `results` by data (constants or an asset).
 
     Args:
       results: analyzer node index -> tuple of combiner outputs (extract_output).
+      cache: optional dict, node index -> binder result; pass one dict to every bind of the
+        same results (a runner binds each phase's results again for later phases and for
+        finalize, and a vocabulary file is costly to write and hash).
 
     Returns:
       (graph, assets): the graph with those nodes replaced, and {file name: bytes}.
@@ -173,16 +179,21 @@ def bind(graph: ir.Graph, results: dict) -> tuple:
             source.append(where)
             continue
         binder = BINDERS.get(node.op, _bind_constants)
-        new_nodes, new_assets = binder(node, tuple(results[index]))
+        if cache is not None and index in cache:
+            new_nodes, new_assets = cache[index]
+        else:
+            new_nodes, new_assets = binder(node, tuple(results[index]))
+            if cache is not None:
+                cache[index] = (new_nodes, new_assets)
         nodes.extend(new_nodes)
         source.extend([where] * len(new_nodes))
         assets.update(new_assets)
     return dataclasses.replace(graph, nodes=tuple(nodes), source=tuple(source)), assets
 
 
-def finalize(plan: Plan, results: dict) -> tuple:
+def finalize(plan: Plan, results: dict, cache=None) -> tuple:
     """All analyzers bound, unused nodes pruned: the data-only (graph, assets) for serving."""
-    graph, assets = bind(plan.graph, results)
+    graph, assets = bind(plan.graph, results, cache)
     graph = ir.prune(graph)
     verify(graph)
     used = {n.attrs["filename"] for n in graph.nodes if n.op == "asset"}

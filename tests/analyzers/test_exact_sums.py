@@ -92,3 +92,49 @@ def test_many_equal_values_do_not_overflow():
 def test_bad_mantissa_bits():
     with pytest.raises(ValueError):
         _exact.from_values(np.array([1.0]), np.array([0]), 1, mantissa_bits=32)
+
+
+def _same(a, b):
+    return a[0] == b[0] and np.array_equal(a[1], b[1])
+
+
+_F32_SPECIAL = [1e-45, -1e-45, 1e-40, -1.1754942e-38, 1.1754944e-38, 3.4028235e38,
+                -3.4028235e38, 0.0, -0.0, 1.0, 16777215.0, 1e9]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(width=32, allow_nan=False, allow_infinity=False),
+                          st.sampled_from(_F32_SPECIAL)), max_size=60),
+       st.integers(1, 3))
+def test_from_float32_equals_from_values(vals, num_positions):
+    vals = vals[:len(vals) - len(vals) % num_positions]
+    x2d = np.array(vals, np.float32).reshape(-1, num_positions)
+    positions = np.tile(np.arange(num_positions), x2d.shape[0])
+    flat = x2d.reshape(-1).astype(np.float64)
+    ref = _check(flat, positions, num_positions, mantissa_bits=24)
+    ours = _exact.from_float32(x2d)
+    assert _same(ours[0], ref[0]) and _same(ours[1], ref[1])
+    assert _same(_exact.from_float32(x2d, squares=False)[0], ref[0])
+
+
+def test_from_float32_many_equal_values_and_chunks(monkeypatch):
+    # The largest float32 mantissa, 2**20 times, in bins that must not round.
+    x = np.full((1 << 20, 2), np.float32(16777215.0) * np.float32(2.0 ** 100))
+    x[::2, 1] = np.float32(-1.4e-45)
+    ref = _exact.from_values(x.reshape(-1).astype(np.float64),
+                             np.tile(np.arange(2), x.shape[0]), 2, mantissa_bits=24)
+    ours = _exact.from_float32(x)
+    assert _same(ours[0], ref[0]) and _same(ours[1], ref[1])
+    monkeypatch.setattr(_exact, "_CHUNK", 1000)
+    chunked = _exact.from_float32(x[:5000])
+    whole = _exact.from_values(x[:5000].reshape(-1).astype(np.float64),
+                               np.tile(np.arange(2), 5000), 2, mantissa_bits=24)
+    assert _same(chunked[0], whole[0]) and _same(chunked[1], whole[1])
+
+
+@pytest.mark.parametrize("setting", [("_BLOCK", 7), ("_BLOCK", 1), ("_MAX_BIN_POSITIONS", 4)])
+def test_from_float32_blocks_and_wide_rows(monkeypatch, setting):
+    x = np.random.default_rng(2).normal(size=(50, 6)).astype(np.float32)
+    whole = _exact.from_float32(x)
+    monkeypatch.setattr(_exact, *setting)
+    assert all(_same(a, b) for a, b in zip(_exact.from_float32(x), whole))

@@ -13,6 +13,7 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -401,3 +402,60 @@ def test_maybe_format_vocabulary_input():
     out = maybe_format_vocabulary_input(np.array([b"a b", b"\xff  x", b"none"], dtype=object))
     assert out.to_pylist() == [b"a__SPACE__b", b"\xff__SPACE____SPACE__x", b"none"]
     assert maybe_format_vocabulary_input(np.array([1, -2])).to_pylist() == [b"1", b"-2"]
+
+
+FILE_BYTES_CASES = [
+    ("bytes", np.array([b"a", b"\xff\xfe", b"sp ace", b"", b"-5"], dtype=object),
+     [3, 2, 2, 1, -1]),
+    ("str", ["é", "b", "c d"], np.array([7, 0, 12], np.int64)),
+    ("mixed", [b"x", "y"], [1, 2]),
+    ("empty", [], []),
+    ("float_counts", [b"a", b"b"], [2.0, 1.5]),
+    ("int_tokens", [b"a", 5], [1, 1]),
+]
+
+
+@pytest.mark.parametrize("store_frequency", [False, True])
+@pytest.mark.parametrize("case", FILE_BYTES_CASES, ids=[c[0] for c in FILE_BYTES_CASES])
+def test_file_bytes_arrow_path_equals_token_loop(case, store_frequency):
+    _, tokens, counts = case
+    expected = vocab_mod._file_bytes_python(tokens, counts, store_frequency)
+    assert vocabulary_file_bytes(tokens, counts, store_frequency=store_frequency) == expected
+    fast = vocab_mod._file_bytes_arrow(tokens, counts, store_frequency)
+    assert fast is None or fast == expected
+
+
+def test_fold_sums_counts_across_runs():
+    comb = VocabularyCombiner()
+    rng = np.random.default_rng(3)
+    tokens = np.array([b"t%d" % i for i in rng.integers(0, 500, 20_000)], dtype=object)
+    accs = [comb.add_input(comb.create_accumulator(), (tokens[i:i + 997],))
+            for i in range(0, len(tokens), 997)]
+    merged = comb.merge_accumulators(accs)
+    toks, counts, _ = comb.extract_output(merged)
+    uniq, ref = np.unique(tokens.astype("S"), return_counts=True)
+    assert dict(zip(toks.tolist(), counts.tolist())) == dict(zip(uniq.tolist(), ref.tolist()))
+
+
+@pytest.mark.parametrize("k", [1, 5, 37, 199, 200, 1000])
+def test_top_k_equals_select_k(k):
+    rng = np.random.default_rng(k)
+    tokens = pa.array([b"%x" % v for v in rng.permutation(200)], pa.large_binary())
+    counts = pa.array(rng.integers(1, 6, 200), pa.int64())  # many ties at every count
+    table = pa.table({"token": tokens, "count": counts})
+    ours = vocab_mod._top_k(table, k)
+    ref = table.take(pc.select_k_unstable(table, min(k, 200), vocab_mod._SORT_KEYS))
+    keys = vocab_mod._SORT_KEYS
+    assert ours.take(pc.sort_indices(ours, sort_keys=keys)).equals(
+        ref.take(pc.sort_indices(ref, sort_keys=keys)))
+
+
+
+def test_fold_is_exact_beyond_float64_integers():
+    big = (1 << 60) + 1
+    runs = [vocab_mod._run_from_arrow(pa.array([b"a", b"b"], pa.large_binary()),
+                                      pa.array([big, 1], pa.int64())),
+            vocab_mod._run_from_arrow(pa.array([b"b", b"a"], pa.large_binary()),
+                                      pa.array([2, 3], pa.int64()))]
+    tokens, counts = vocab_mod._run_to_arrow(vocab_mod._fold(runs))
+    assert dict(zip(tokens.to_pylist(), counts.to_pylist())) == {b"a": big + 3, b"b": 3}

@@ -59,9 +59,10 @@ mean / var (MeanAndVarCombiner; population variance, ddof=0):
     the output dtype (float32 for float32 input), so its float32 results can differ from ours
     by float32 rounding noise.
 
-Cost: exact sums ingest ~30-100 ns per value; an accumulator holds a few int64 "limbs" per
-position (more only if the data spans a huge exponent range), and each add/merge is
-O(positions x limbs).
+Cost: exact sums ingest ~20 ns per float32/float16 value (_exact.from_float32: float64 sums
+per exponent bin, which are exact) and ~30-100 ns per float64 value; an accumulator holds a
+few int64 "limbs" per position (more only if the data spans a huge exponent range), and each
+add/merge is O(positions x limbs).
 """
 from __future__ import annotations
 
@@ -325,6 +326,18 @@ def _finite_values_and_positions(x2d: np.ndarray, finite: np.ndarray):
     return vals.astype(np.float64), pos.astype(np.int64)
 
 
+def _exact_sums(x2d: np.ndarray, finite: np.ndarray, squares: bool):
+    """Exact per-column sums of the finite values of x2d (and of their squares)."""
+    if x2d.dtype.itemsize <= 4:  # float16/float32: exact in float32, the exponent-bin path
+        x32 = x2d.astype(np.float32, copy=False)
+        if not finite.all():
+            x32 = np.where(finite, x32, np.float32(0))
+        return _exact.from_float32(x32, squares=squares)
+    vals, pos = _finite_values_and_positions(x2d, finite)
+    return _exact.from_values(vals, pos, x2d.shape[1], squares=squares,
+                              mantissa_bits=_mantissa_bits(x2d.dtype))
+
+
 class SumCombiner(_Elementwise):
     """TFT's tft.sum: outputs (sum,) with TFT's output dtype (see module docstring)."""
 
@@ -373,10 +386,7 @@ class SumCombiner(_Elementwise):
             new_flags |= np.isnan(x2d).any(axis=0).astype(np.int8) * _NAN
             new_flags |= (x2d == np.inf).any(axis=0).astype(np.int8) * _POS_INF
             new_flags |= (x2d == -np.inf).any(axis=0).astype(np.int8) * _NEG_INF
-        vals, pos = _finite_values_and_positions(x2d, finite)
-        batch_exact, _ = _exact.from_values(
-            vals, pos, p, squares=False, mantissa_bits=_mantissa_bits(x2d.dtype)
-        )
+        batch_exact, _ = _exact_sums(x2d, finite, squares=False)
         return (shape, (_exact.merge([exact, batch_exact], p), new_flags))
 
     def merge_accumulators(self, accumulators):
@@ -510,7 +520,7 @@ class MeanAndVarCombiner(_Elementwise):
         shape, payload = accumulator
         x = as_numpy(single_input(batch), self.input_dtype)
         with np.errstate(over="ignore"):
-            x = x.astype(self._out_dtype())  # TFT casts x to the output dtype first
+            x = x.astype(self._out_dtype(), copy=False)  # TFT casts x to the output dtype
         x2d, inst = self._to_2d(x)
         shape = self._merge_shape(shape, inst)
         p = x2d.shape[1]
@@ -520,10 +530,7 @@ class MeanAndVarCombiner(_Elementwise):
             return (shape, payload)
         counts, s1, s2 = payload
         finite = np.isfinite(x2d)
-        vals, pos = _finite_values_and_positions(x2d, finite)
-        b1, b2 = _exact.from_values(
-            vals, pos, p, squares=True, mantissa_bits=_mantissa_bits(x2d.dtype)
-        )
+        b1, b2 = _exact_sums(x2d, finite, squares=True)
         return (
             shape,
             (

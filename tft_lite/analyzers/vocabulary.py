@@ -39,8 +39,9 @@ What TFT 1.21 does, and what VocabularyCombiner reproduces (sources: analyzers.p
 Accumulator and top_k design note:
   The accumulator is a list of "runs" (offsets int64, data uint8, counts int64): the distinct
   tokens of part of the data as Arrow large_binary buffers held in numpy arrays, with counts.
-  A batch becomes one run via pyarrow.compute.value_counts; runs are merged with an Arrow
-  hash group_by. Pending runs are folded into the main run as soon as they hold as many
+  A batch becomes one run via pyarrow.compute.value_counts (the empty/newline filter then
+  runs on the distinct tokens only); runs are merged by one dictionary_encode and an
+  integer scatter-add. Pending runs are folded into the main run as soon as they hold as many
   entries as it, so the accumulator stays within ~2x the number of distinct tokens.
   compact() folds everything into one run sorted by token (a canonical form).
   Exact top_k cannot be bounded below the number of distinct tokens: a token that is rare in
@@ -48,7 +49,8 @@ Accumulator and top_k design note:
   token until the final Top.Of. A bounded pre-aggregation (e.g. Space-Saving / Misra-Gries,
   like tft.experimental.approximate_vocabulary) would change results, so it is not done here;
   it could be added as a separate, explicitly approximate combiner with the same contract.
-  extract_output selects the top_k with pyarrow select_k and only sorts those.
+  extract_output selects the top_k by a count threshold (np.partition; only tokens tied at
+  the threshold are sorted) and only sorts those.
 """
 from __future__ import annotations
 
@@ -123,15 +125,18 @@ def _fold(runs):
     if len(runs) == 1:
         return runs[0]
     parts = [_run_to_arrow(r) for r in runs]
-    table = pa.table(
-        {
-            "token": pa.concat_arrays([t for t, _ in parts]),
-            "count": pa.concat_arrays([c for _, c in parts]),
-        }
-    )
-    grouped = table.group_by("token").aggregate([("count", "sum")])
-    return _run_from_arrow(grouped.column("token").combine_chunks(),
-                           grouped.column("count_sum").combine_chunks())
+    # One hash pass (dictionary_encode) and an integer scatter-add; several times faster
+    # than an Arrow group_by. bincount sums in float64, exact while the total is < 2**53.
+    encoded = pc.dictionary_encode(pa.concat_arrays([t for t, _ in parts]))
+    index = encoded.indices.to_numpy()
+    counts = np.concatenate([r[2] for r in runs])
+    size = len(encoded.dictionary)
+    if int(counts.sum()) < (1 << 53):
+        summed = np.bincount(index, weights=counts, minlength=size).astype(np.int64)
+    else:
+        summed = np.zeros(size, np.int64)
+        np.add.at(summed, index, counts)
+    return _run_from_arrow(encoded.dictionary, pa.array(summed))
 
 
 def _maybe_fold(runs):
@@ -143,6 +148,26 @@ def _maybe_fold(runs):
     if pending >= max(main, _FOLD_MIN_PENDING) or len(runs) > _MAX_RUNS:
         return [_fold(runs)]
     return runs
+
+
+def _top_k(table: pa.Table, k: int) -> pa.Table:
+    """The k first rows of `table` (token, count) in _SORT_KEYS order, in no given order.
+
+    Same rows as select_k_unstable(table, k, _SORT_KEYS), ~3x faster: the k-th largest count
+    comes from np.partition; every token above it is in, and only the tokens tied at it
+    are ordered (token descending) to fill the remaining places.
+    """
+    if table.num_rows <= k:
+        return table
+    counts = table.column("count").to_numpy()
+    cut = np.partition(counts, counts.size - k)[counts.size - k]
+    above = np.flatnonzero(counts > cut)
+    tied = np.flatnonzero(counts == cut)
+    need = k - above.size
+    if need < tied.size:
+        order = pc.array_sort_indices(table.column("token").take(tied), order="descending")
+        tied = tied[order.to_numpy()[:need]]
+    return table.take(np.concatenate([above, tied]))
 
 
 def _as_token_bytes(token) -> bytes:
@@ -237,17 +262,23 @@ class VocabularyCombiner(Combiner):
                 f"{'integer' if integer else 'string'} tokens"
             )
         tokens = as_binary_array(values)
-        if not integer and self.file_format == "text":
-            drop = pc.or_(
-                pc.equal(pc.binary_length(tokens), 0),
-                pc.or_(pc.match_substring(tokens, "\n"), pc.match_substring(tokens, "\r")),
-            )
-            if pc.any(drop).as_py():
-                tokens = tokens.filter(pc.invert(drop))
         if len(tokens) == 0:
             return accumulator
         counted = pc.value_counts(tokens)
-        run = _run_from_arrow(counted.field("values"), counted.field("counts"))
+        distinct, counts = counted.field("values"), counted.field("counts")
+        if not integer and self.file_format == "text":
+            # TFT's filter, applied to the distinct tokens (far fewer than the values).
+            drop = pc.or_(
+                pc.equal(pc.binary_length(distinct), 0),
+                pc.or_(pc.match_substring(distinct, "\n"),
+                       pc.match_substring(distinct, "\r")),
+            )
+            if pc.any(drop).as_py():
+                keep = pc.invert(drop)
+                distinct, counts = distinct.filter(keep), counts.filter(keep)
+                if len(distinct) == 0:
+                    return accumulator
+        run = _run_from_arrow(distinct, counts)
         accumulator = list(accumulator)
         accumulator.append(run)
         return _maybe_fold(accumulator)
@@ -276,23 +307,24 @@ class VocabularyCombiner(Combiner):
                 pc.cast(table.column("count"), pa.float64()), float(self.frequency_threshold)
             )
             table = table.filter(keep)
-        if self.top_k is not None and table.num_rows > int(self.top_k):
-            table = table.take(pc.select_k_unstable(table, int(self.top_k), _SORT_KEYS))
+        if self.top_k is not None:
+            table = _top_k(table, int(self.top_k))
         table = table.take(pc.sort_indices(table, sort_keys=_SORT_KEYS))
-        out_tokens = table.column("token").to_pylist()
-        out_counts = table.column("count").to_pylist()
+        out_tokens = table.column("token").to_numpy()  # object array of bytes
+        out_counts = table.column("count").to_numpy().astype(np.int64)
         dummy = DUMMY_INT_TOKEN if self._is_integer_input() else DUMMY_STRING_TOKEN
-        if self.top_k is not None and not out_tokens:
+        if self.top_k is not None and not len(out_tokens):
             out_tokens, out_counts = [dummy], [1]
         reserved = [] if self.reserved_tokens is None else [
             _as_token_bytes(t) for t in self.reserved_tokens
         ]
         if reserved:
             reserved_set = set(reserved)
-            kept = [(t, c) for t, c in zip(out_tokens, out_counts) if t not in reserved_set]
+            kept = [(t, c) for t, c in zip(list(out_tokens), list(out_counts))
+                    if t not in reserved_set]
             out_tokens = reserved + [t for t, _ in kept]
             out_counts = [-1] * len(reserved) + [c for _, c in kept]
-        if not out_tokens:
+        if not len(out_tokens):
             out_tokens, out_counts = [dummy], [1]
         token_array = np.empty(len(out_tokens), dtype=object)
         token_array[:] = out_tokens
@@ -337,8 +369,8 @@ class VocabularyCombiner(Combiner):
         if self.frequency_threshold is not None and float(self.frequency_threshold) > 0:
             table = table.filter(pc.greater_equal(pc.cast(table.column("count"), pa.float64()),
                                                   float(self.frequency_threshold)))
-        if self.top_k is not None and table.num_rows > int(self.top_k):
-            table = table.take(pc.select_k_unstable(table, int(self.top_k), _SORT_KEYS))
+        if self.top_k is not None:
+            table = _top_k(table, int(self.top_k))
         if table.num_rows == 0:
             return [], distinct
         return [_run_from_arrow(table.column("token").combine_chunks(),
@@ -412,6 +444,14 @@ def vocabulary_file_bytes(tokens, counts=None, *, store_frequency=False) -> byte
     With store_frequency each line is b"<count> <token>". Tokens containing b"\\n" or b"\\r"
     cannot be represented (TFT filters them before writing) and raise ValueError.
     """
+    fast = _file_bytes_arrow(tokens, counts, store_frequency)
+    if fast is not None:
+        return fast
+    return _file_bytes_python(tokens, counts, store_frequency)
+
+
+def _file_bytes_python(tokens, counts, store_frequency) -> bytes:
+    """vocabulary_file_bytes one token at a time (any token type; names a bad entry)."""
     lines = []
     token_list = [_as_token_bytes(t) for t in tokens]
     if store_frequency:
@@ -434,6 +474,41 @@ def vocabulary_file_bytes(tokens, counts=None, *, store_frequency=False) -> byte
         else:
             lines.append(token)
     return b"".join(line + b"\n" for line in lines)
+
+
+def _file_bytes_arrow(tokens, counts, store_frequency):
+    """vocabulary_file_bytes in Arrow kernels, for bytes/str tokens and integer counts.
+
+    None when the input needs the general path (other token types, float counts, a bad
+    token to report, mismatched lengths): that path gives the same bytes or the error.
+    """
+    if isinstance(tokens, np.ndarray) and tokens.dtype != object:
+        return None
+    try:
+        array = pa.array(tokens, type=pa.large_binary())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return None
+    if array.null_count or pc.any(pc.or_(pc.match_substring(array, "\n"),
+                                         pc.match_substring(array, "\r"))).as_py():
+        return None
+    newline = pa.scalar(b"\n", pa.large_binary())
+    if store_frequency:
+        if counts is None or np.asarray(counts).dtype.kind not in "iu":
+            return None
+        counts = np.asarray(counts).reshape(-1)
+        if len(counts) != len(array):
+            return None
+        text = pc.cast(pc.cast(pa.array(counts), pa.string()), pa.large_binary())
+        lines = pc.binary_join_element_wise(text, array, pa.scalar(b" ", pa.large_binary()))
+        lines = pc.binary_join_element_wise(lines, newline, pa.scalar(b"", pa.large_binary()))
+    else:
+        lines = pc.binary_join_element_wise(array, newline, pa.scalar(b"", pa.large_binary()))
+    if len(lines) == 0:
+        return b""
+    _, offsets_buf, data_buf = lines.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int64)[lines.offset:lines.offset + len(lines) + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    return data_buf.slice(start, end - start).to_pybytes()
 
 
 def write_vocabulary_file(path, tokens, counts=None, *, store_frequency=False) -> None:
