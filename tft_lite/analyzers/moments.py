@@ -285,24 +285,29 @@ class MinMaxCombiner(_Elementwise):
         return (np.dtype(self.input_dtype), np.dtype(self.input_dtype))
 
 
-class MinCombiner(MinMaxCombiner):
+class _OneOutput:
+    """Keeps one output of a two-output combiner: TFT computes min and max (mean and var)
+    together and its tft.min / tft.max (tft.mean / tft.var) return one of them."""
+
+    _keep = slice(None)
+
+    def extract_output(self, accumulator):
+        return super().extract_output(accumulator)[self._keep]
+
+    def output_dtypes(self):
+        return super().output_dtypes()[self._keep]
+
+
+class MinCombiner(_OneOutput, MinMaxCombiner):
     """TFT's tft.min: outputs (min,)."""
 
-    def extract_output(self, accumulator):
-        return super().extract_output(accumulator)[:1]
-
-    def output_dtypes(self):
-        return super().output_dtypes()[:1]
+    _keep = slice(0, 1)
 
 
-class MaxCombiner(MinMaxCombiner):
+class MaxCombiner(_OneOutput, MinMaxCombiner):
     """TFT's tft.max: outputs (max,)."""
 
-    def extract_output(self, accumulator):
-        return super().extract_output(accumulator)[1:]
-
-    def output_dtypes(self):
-        return super().output_dtypes()[1:]
+    _keep = slice(1, 2)
 
 
 # ----------------------------------------------------------------------------- sum
@@ -588,21 +593,13 @@ class MeanAndVarCombiner(_Elementwise):
         return (self._out_dtype(), self._out_dtype())
 
 
-class MeanCombiner(MeanAndVarCombiner):
+class MeanCombiner(_OneOutput, MeanAndVarCombiner):
     """TFT's tft.mean: outputs (mean,)."""
 
-    def extract_output(self, accumulator):
-        return super().extract_output(accumulator)[:1]
-
-    def output_dtypes(self):
-        return super().output_dtypes()[:1]
+    _keep = slice(0, 1)
 
 
-class VarCombiner(MeanAndVarCombiner):
+class VarCombiner(_OneOutput, MeanAndVarCombiner):
     """TFT's tft.var: outputs (var,) (population variance)."""
 
-    def extract_output(self, accumulator):
-        return super().extract_output(accumulator)[1:]
-
-    def output_dtypes(self):
-        return super().output_dtypes()[1:]
+    _keep = slice(1, 2)
