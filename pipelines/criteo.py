@@ -73,24 +73,25 @@ def _schema(pa):
 
 
 def build(pipeline, input_csv: str, output_dir: str, num_shards=None,
-          compression="GZIP"):
+          compression="GZIP", compression_level=None):
     import tft_lite.beam as tft_beam
     raw = pipeline | "ReadCsv" >> tft_beam.ReadCsv(input_csv, schema=RAW_FEATURE_SPEC)
     metadata = tft_beam.DatasetMetadata(RAW_FEATURE_SPEC)
     transformed, transform_fn = (raw, metadata) | tft_beam.AnalyzeAndTransformDataset(
         preprocessing_fn)
     return (transformed, transform_fn) | "Write" >> tft_beam.WriteTransformOutput(
-        output_dir, file_prefix="criteo", num_shards=num_shards, compression=compression)
+        output_dir, file_prefix="criteo", num_shards=num_shards, compression=compression,
+        compression_level=compression_level)
 
 
 def run(input_csv: str, output_dir: str, beam_args: list, num_shards=None,
-        compression="GZIP") -> None:
+        compression="GZIP", compression_level=None) -> None:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
     if not any(arg.startswith("--runner") for arg in beam_args):
         beam_args = ["--runner=FnApiRunner"] + beam_args
     with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-        build(pipeline, input_csv, output_dir, num_shards, compression)
+        build(pipeline, input_csv, output_dir, num_shards, compression, compression_level)
 
 
 def main(argv=None):
@@ -99,6 +100,8 @@ def main(argv=None):
     parser.add_argument("--output", required=True)
     parser.add_argument("--num-shards", type=int, default=None)
     parser.add_argument("--compression", default="GZIP", choices=["GZIP", "NONE"])
+    parser.add_argument("--compression-level", type=int, default=None,
+                        help="zlib level 0-9 (default: TensorFlow's 6)")
     parser.add_argument("--make-data", type=int, default=0, metavar="ROWS")
     args, beam_args = parser.parse_known_args(argv)
     if args.make_data:
@@ -108,7 +111,7 @@ def main(argv=None):
               f"({time.perf_counter() - start:.1f} s)")
     start = time.perf_counter()
     run(args.input, args.output, beam_args, args.num_shards,
-        None if args.compression == "NONE" else args.compression)
+        None if args.compression == "NONE" else args.compression, args.compression_level)
     print(f"analyzed and transformed {args.input} into {args.output} in "
           f"{time.perf_counter() - start:.1f} s")
 

@@ -171,3 +171,17 @@ def test_worker_killed_mid_run_fails_and_leaves_no_complete_output(tmp_path):
                 "n": io.FixedLenFeature([], "int64")})
     assert not marker.exists()  # the worker really was killed
     assert [f for f in os.listdir(out) if not f.startswith(".")] == []
+
+
+def test_write_tfrecords_with_a_compression_level_and_fixed_shards(tmp_path):
+    spec = {"n": io.FixedLenFeature([], "int64")}
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
+        batches = pipeline | beam.Create([pa.record_batch({"n": list(range(i, i + 10))})
+                                          for i in range(0, 100, 10)])
+        batches | tft_beam.WriteTFRecords(str(tmp_path / "x"), num_shards=3, metadata=spec,
+                                          compression_level=1)
+    shards = sorted(f for f in os.listdir(tmp_path) if f.endswith(".tfrecord.gz"))
+    assert shards == [f"x-{i:05d}-of-00003.tfrecord.gz" for i in range(3)]
+    records = list(io.read_tfrecords(str(tmp_path / "x-*.tfrecord.gz"), "GZIP"))
+    assert sorted(io.decode_examples(records, spec)["n"].tolist()) == list(range(100))
+    assert (tmp_path / "x.schema.json").exists() and (tmp_path / "x.schema.pbtxt").exists()

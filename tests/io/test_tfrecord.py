@@ -209,3 +209,15 @@ def test_auto_detection_tells_zlib_from_a_length_that_looks_like_zlib(tmp_path):
     zpath = _write(tmp_path / "real", [b"x"], compression="ZLIB")
     assert tfrecord.detect_compression(zpath) == "ZLIB"
     assert zlib.decompress(zpath.read_bytes())[12:13] == b"x"
+
+
+def test_compression_level(tmp_path):
+    default = _write(tmp_path / "a.gz", compression="GZIP")
+    fast = tmp_path / "b.gz"
+    with io.TFRecordWriter(fast, "GZIP", compression_level=1) as writer:
+        writer.write_batch(RECORDS)
+    assert list(io.read_tfrecords(fast, "GZIP")) == RECORDS
+    assert gzip.decompress(fast.read_bytes()) == gzip.decompress(default.read_bytes())
+    assert fast.read_bytes() != default.read_bytes()
+    with pytest.raises(ValueError, match="compression_level"):
+        io.TFRecordWriter(tmp_path / "c.gz", "GZIP", compression_level=12)

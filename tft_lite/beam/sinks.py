@@ -39,8 +39,9 @@ def _digest_of(batch) -> str:
 class _WriteBundleShards(beam.DoFn):
     """Encodes batches and writes each bundle's records to one temp file."""
 
-    def __init__(self, temp_dir, spec, compression):
+    def __init__(self, temp_dir, spec, compression, level=None):
         self._temp_dir, self._spec, self._compression = temp_dir, spec, compression
+        self._level = level
         self._writer = None
         self._digests = set()
 
@@ -52,7 +53,7 @@ class _WriteBundleShards(beam.DoFn):
         if self._writer is None:
             os.makedirs(self._temp_dir, exist_ok=True)
             path = os.path.join(self._temp_dir, f"{uuid.uuid4().hex}.part")
-            self._writer = TFRecordWriter(path, self._compression)
+            self._writer = TFRecordWriter(path, self._compression, self._level)
         self._writer.write_batch(encode_examples(batch, self._spec))
         self._digests.add(_digest_of(batch))
 
@@ -68,15 +69,16 @@ class _WriteBundleShards(beam.DoFn):
 class _WriteGroupedShard(beam.DoFn):
     """Writes one shard from all the batches routed to it (fixed num_shards)."""
 
-    def __init__(self, temp_dir, spec, compression):
+    def __init__(self, temp_dir, spec, compression, level=None):
         self._temp_dir, self._spec, self._compression = temp_dir, spec, compression
+        self._level = level
 
     def process(self, keyed):
         index, batches = keyed
         os.makedirs(self._temp_dir, exist_ok=True)
         path = os.path.join(self._temp_dir, f"shard-{index:05d}.part")
         digests = set()
-        with TFRecordWriter(path, self._compression) as writer:
+        with TFRecordWriter(path, self._compression, self._level) as writer:
             for batch in batches:
                 writer.write_batch(encode_examples(batch, self._spec))
                 digests.add(_digest_of(batch))
@@ -162,9 +164,9 @@ def write_schema_beside(prefix: str, spec: dict) -> None:
 class _TempShards(beam.PTransform):
     """Batches -> (temp path, record count) for each written temp shard."""
 
-    def __init__(self, temp_dir, spec, compression, num_shards):
+    def __init__(self, temp_dir, spec, compression, num_shards, level=None):
         super().__init__()
-        self._args = (temp_dir, spec, compression)
+        self._args = (temp_dir, spec, compression, level)
         self._num_shards = num_shards
 
     def expand(self, batches):
@@ -183,6 +185,7 @@ class WriteTFRecords(TupleInputMixin, beam.PTransform):
       file_path_prefix: shards are named `<prefix>-00000-of-00004.tfrecord.gz`.
       num_shards: None writes one shard per bundle; N routes batches to exactly N shards.
       compression: "GZIP" (default) or None (or "ZLIB").
+      compression_level: zlib level 0-9; None is TensorFlow's (6). Lower is faster.
       metadata: the batches' DatasetMetadata / feature spec; pass the transformed metadata.
         With it, `<prefix>.schema.json` and `.schema.pbtxt` are written beside the shards.
 
@@ -190,8 +193,10 @@ class WriteTFRecords(TupleInputMixin, beam.PTransform):
     with the list of final file names, produced by the commit step once all shards exist.
     """
 
-    def __init__(self, file_path_prefix, num_shards=None, compression="GZIP", metadata=None):
+    def __init__(self, file_path_prefix, num_shards=None, compression="GZIP", metadata=None,
+                 compression_level=None):
         super().__init__()
+        self._level = compression_level
         self._prefix = os.fspath(file_path_prefix)
         self._num_shards = num_shards
         self._compression = compression.upper() if compression else None
@@ -207,7 +212,7 @@ class WriteTFRecords(TupleInputMixin, beam.PTransform):
         spec = feature_spec_of(self._metadata)
         temp_dir = temp_dir_for(self._prefix)
         parts = pcoll | "TempShards" >> _TempShards(temp_dir, spec, self._compression,
-                                                    self._num_shards)
+                                                    self._num_shards, self._level)
         prefix, suffix, num_shards = self._prefix, _SUFFIXES[self._compression], \
             self._num_shards
 

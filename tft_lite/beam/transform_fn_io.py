@@ -84,8 +84,9 @@ class WriteTransformOutput(TupleInputMixin, beam.PTransform):
     """
 
     def __init__(self, output_dir, file_prefix="transformed", num_shards=None,
-                 compression="GZIP"):
+                 compression="GZIP", compression_level=None):
         super().__init__()
+        self._level = compression_level
         self._output_dir = os.fspath(output_dir)
         self._file_prefix = file_prefix
         self._num_shards = num_shards
@@ -97,7 +98,7 @@ class WriteTransformOutput(TupleInputMixin, beam.PTransform):
         prefix = os.path.join(self._output_dir, self._file_prefix)
         temp_dir = temp_dir_for(prefix)
         parts = data | "TempShards" >> _TempShards(temp_dir, spec, self._compression,
-                                                   self._num_shards)
+                                                   self._num_shards, self._level)
         output_dir, suffix, num_shards = self._output_dir, _SUFFIXES[self._compression], \
             self._num_shards
 
