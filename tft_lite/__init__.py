@@ -41,7 +41,7 @@ _EXPORTS = {
         "fill_missing", "sparse_tensor_to_dense_with_shape", "row_lengths", "reduce_sum",
         "reduce_mean", "reduce_min", "reduce_max", "lower", "upper", "strip", "substr",
         "regex_replace", "to_number", "split", "constant", "math", "strings"],
-    "tft_lite.trace": ["Tensor", "trace"],
+    "tft_lite.trace": ["Tensor"],  # the tracer itself: tft_lite.trace.trace
     "tft_lite.serving.graph": ["TransformGraph"],
     "tft_lite.ir.schema": ["FixedLenFeature", "VarLenFeature"],
 }
