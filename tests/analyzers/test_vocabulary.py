@@ -244,7 +244,7 @@ def test_integer_tokens_split_and_reference(values, top_k, cuts, rnd):
 
 
 def _entries(acc):
-    return sum(len(run[2]) for run in acc)
+    return sum(len(run[2]) for runs in acc.values() for run in runs)
 
 
 def test_accumulator_bounded_by_distinct_tokens():
@@ -253,7 +253,7 @@ def test_accumulator_bounded_by_distinct_tokens():
     batch = np.array([b"t%d" % i for i in range(10)] * 50, dtype=object)
     for _ in range(1000):
         acc = comb.add_input(acc, (batch,))
-        assert len(acc) <= vocab_mod._MAX_RUNS + 1
+        assert all(len(runs) <= vocab_mod._MAX_RUNS + 1 for runs in acc.values())
         assert _entries(acc) <= 10 * (vocab_mod._MAX_RUNS + 1)
     toks, counts, _ = comb.extract_output(acc)
     assert len(toks) == 10 and set(counts.tolist()) == {50_000}
@@ -278,11 +278,11 @@ def test_compact_is_canonical_and_accumulators_are_plain_data():
     b = comb.add_input(comb.create_accumulator(), (np.array([b"z", b"x"], dtype=object),))
     b = comb.add_input(b, (np.array([b"y", b"x"], dtype=object),))
     ca, cb = comb.compact(a), comb.compact(b)
-    assert len(ca) == len(cb) == 1
-    for xa, xb in zip(ca[0], cb[0]):
+    assert list(ca) == list(cb) == [-1] and len(ca[-1]) == len(cb[-1]) == 1
+    for xa, xb in zip(ca[-1][0], cb[-1][0]):
         assert isinstance(xa, np.ndarray) and xa.tobytes() == xb.tobytes()
-    assert comb.compact(comb.create_accumulator()) == []
-    assert pickle.loads(pickle.dumps(ca))[0][2].tolist() == ca[0][2].tolist()
+    assert comb.compact(comb.create_accumulator()) == {}
+    assert pickle.loads(pickle.dumps(ca))[-1][0][2].tolist() == ca[-1][0][2].tolist()
 
 
 def test_merge_does_not_mutate_inputs():
@@ -459,3 +459,93 @@ def test_fold_is_exact_beyond_float64_integers():
                                       pa.array([2, 3], pa.int64()))]
     tokens, counts = vocab_mod._run_to_arrow(vocab_mod._fold(runs))
     assert dict(zip(tokens.to_pylist(), counts.to_pylist())) == {b"a": big + 3, b"b": 3}
+
+
+# ----------------------------------------------------------------------------- sharding
+
+
+def _vocab_outputs(comb, batches, rnd):
+    """extract_output after add_input per batch, random merges/compacts/pickling."""
+    accs = []
+    for batch in batches:
+        if not accs or rnd.random() < 0.3:
+            accs.append(comb.create_accumulator())
+        accs[-1] = comb.add_input(accs[-1], (batch,))
+    accs = [pickle.loads(pickle.dumps(a)) for a in accs]
+    while len(accs) > 1:
+        rnd.shuffle(accs)
+        k = rnd.randint(2, len(accs))
+        merged = comb.merge_accumulators(accs[:k])
+        if rnd.random() < 0.4:
+            merged = comb.compact(merged)
+        accs = [merged] + accs[k:]
+    return comb.extract_output(accs[0] if accs else comb.create_accumulator()), accs
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("config", [{}, {"top_k": 7}, {"top_k": 50, "frequency_threshold": 3},
+                                    {"frequency_threshold": 2.5, "reserved_tokens": [b"t1"]},
+                                    {"top_k": 1, "file_format": "tfrecord_gzip"}])
+def test_sharded_accumulator_equals_unsharded(config, seed, monkeypatch):
+    """Many shards (tiny _SHARD_MIN) give bit-identical results to one unsharded fold."""
+    import random
+    rng = np.random.default_rng(seed)
+    vocab = np.array([b"t%d" % i for i in range(3000)] + [b"", b"a\nb", b"\xff"], dtype=object)
+    zipf = np.minimum(rng.zipf(1.3, 40_000), len(vocab)) - 1
+    tokens = vocab[zipf]
+    cuts = np.sort(rng.integers(0, len(tokens), 25))
+    batches = np.split(tokens, cuts)
+    expected = _reference(list(tokens), False, config.get("top_k"),
+                          config.get("frequency_threshold"), config.get("reserved_tokens"),
+                          config.get("file_format", "text"))
+    comb = VocabularyCombiner(**config)
+    monkeypatch.setattr(vocab_mod, "_SHARD_MIN", 1 << 40)
+    (t0, c0, u0), _ = _vocab_outputs(comb, batches, random.Random(seed))
+    monkeypatch.setattr(vocab_mod, "_SHARD_MIN", 64)
+    monkeypatch.setattr(vocab_mod, "_FOLD_MIN_PENDING", 16)
+    monkeypatch.setattr(vocab_mod, "_COUNT_SLICE", 300)  # value_counts in slices
+    monkeypatch.setattr(vocab_mod, "_HASH_SLICE", 37)
+    (t1, c1, u1), accs = _vocab_outputs(comb, batches, random.Random(seed + 100))
+    assert accs and len([k for k in accs[0] if k >= 0]) > 8  # really sharded
+    assert t0.tolist() == t1.tolist() == expected[0]
+    assert c0.tolist() == c1.tolist() == expected[1]
+    assert int(u0) == int(u1) == expected[2]
+    assert t1.dtype == object and c1.dtype == np.int64 and u1.dtype == np.int64
+    # compact is canonical whatever the history; the Beam path (split, prune, merge) agrees.
+    acc = accs[0]
+    again = comb.merge_accumulators([comb.add_input(comb.create_accumulator(), (b,))
+                                     for b in batches])
+    ca, cb = comb.compact(acc), comb.compact(again)
+    assert sorted(ca) == sorted(cb)
+    for key in ca:
+        assert all(x.tobytes() == y.tobytes() for x, y in zip(ca[key][0], cb[key][0]))
+    for num_shards in (1, 3, 16):
+        parts = comb.split(acc, num_shards)
+        pruned = [comb.prune(p) for p in parts]
+        merged = comb.merge_accumulators([p for p, _ in pruned])
+        out = comb.with_unpruned_size(comb.extract_output(merged), sum(d for _, d in pruned))
+        assert out[0].tolist() == expected[0] and out[1].tolist() == expected[1]
+        assert int(out[2]) == expected[2]
+
+
+def test_shard_hash_depends_only_on_the_token(monkeypatch):
+    rng = np.random.default_rng(5)
+    pool = [bytes(rng.integers(0, 256, n, dtype=np.uint8)) for n in rng.integers(0, 30, 400)]
+    pool += [b"", b"a", b"a" * 8, b"a" * 9, b"a" * 17]
+
+    def hashes(tokens):
+        run = vocab_mod._run_from_arrow(pa.array(tokens, pa.large_binary()),
+                                        pa.array(np.ones(len(tokens), np.int64)))
+        return dict(zip(tokens, vocab_mod._shard_hash(run).tolist()))
+
+    base = hashes(pool)
+    monkeypatch.setattr(vocab_mod, "_HASH_SLICE", 7)
+    shuffled = [pool[i] for i in rng.permutation(len(pool))]
+    assert hashes(shuffled) == base
+    assert hashes(pool[::-3]) == {t: base[t] for t in pool[::-3]}
+    # shards are balanced on ordinary tokens
+    ids = vocab_mod._shard_hash(vocab_mod._run_from_arrow(
+        pa.array([b"%016x" % i for i in range(64_000)], pa.large_binary()),
+        pa.array(np.ones(64_000, np.int64)))) % np.uint64(vocab_mod._SHARDS)
+    counts = np.bincount(ids.astype(np.int64), minlength=vocab_mod._SHARDS)
+    assert counts.min() > 0.8 * counts.mean()
