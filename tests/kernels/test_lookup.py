@@ -108,3 +108,87 @@ def test_c_lookup_rejects_bad_offsets_and_out():
     out = np.empty(2, np.int64)
     assert table.lookup(b"ba", np.array([0, 1, 2], np.int32), 4, -1, out) is out
     assert out.tolist() == [1, 0]
+
+
+def _with_bytes_in_null_slots():
+    # rows: b"ab", null holding b"zz", b"", null (empty), b"c", null holding b"ab"
+    offsets = pa.py_buffer(np.array([0, 2, 4, 4, 4, 5, 7], np.int32).tobytes())
+    validity = pa.py_buffer(np.packbits([1, 0, 1, 0, 1, 0], bitorder="little").tobytes())
+    return pa.Array.from_buffers(pa.binary(), 6, [validity, offsets,
+                                                  pa.py_buffer(b"abzzcab")])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("size", [3, 40_000])  # a cache-resident and a pipelined table
+def test_lookup_filled_reads_nulls_as_empty(backend, size):
+    tokens = [b"ab", b"", b"c"] + [f"{i:08x}".encode() for i in range(size - 3)]
+    vocab = VocabularyLookup(tokens, backend)
+    values = _with_bytes_in_null_slots()
+    assert vocab.lookup_filled(values, 99).tolist() == [0, 1, 1, 1, 2, 1]
+    for start in range(6):
+        part = values.slice(start)
+        want = vocab.lookup(part.fill_null(b""), 99).tolist()
+        assert vocab.lookup_filled(part, 99).tolist() == want
+    no_empty = VocabularyLookup([b"ab", b"c"], backend)
+    assert no_empty.lookup_filled(values, -5).tolist() == [0, -5, -5, -5, 1, -5]
+    assert vocab.lookup_filled(pa.array(["c", None]), -1).tolist() == [2, 1]
+
+
+@pytest.mark.skipif(lookup_module._lookup is None, reason="C extension not built")
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-2**63, 2**63 - 1)), max_size=40),
+       st.integers(0, 9), st.sampled_from(["i8", "i4", "u2", "u1", "f8", "f4"]))
+def test_fill_nulls_matches_numpy(values, start, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        data = np.array([0 if v is None else int(np.clip(v, info.min, info.max))
+                         for v in values], dtype)
+    else:
+        data = np.array([0 if v is None else v for v in values], np.float64).astype(dtype)
+    mask = np.array([v is None for v in values], bool)
+    array = pa.array(data, mask=mask).slice(min(start, len(values)))
+    buffers = array.buffers()
+    data = np.frombuffer(buffers[1], dtype)[array.offset:array.offset + len(array)]
+    default = np.asarray(7, dtype)
+    want = np.where(array.is_valid().to_numpy(zero_copy_only=False), data, default)
+    out = np.empty_like(data)
+    if buffers[0] is None:
+        return
+    lookup_module._lookup.fill_nulls(data, buffers[0], array.offset, default, out)
+    assert out.tobytes() == want.tobytes()
+
+
+@pytest.mark.skipif(lookup_module._lookup is None, reason="C extension not built")
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.binary(max_size=3)), min_size=1, max_size=40),
+       st.integers(0, 9))
+def test_nulls_empty_matches_numpy(rows, start):
+    offsets = np.zeros(len(rows) + 1, np.int32)
+    offsets[1:] = np.cumsum([len(b) for _, b in rows])
+    validity = np.packbits([v for v, _ in rows], bitorder="little").tobytes()
+    array = pa.Array.from_buffers(pa.binary(), len(rows), [
+        pa.py_buffer(validity), pa.py_buffer(offsets.tobytes()),
+        pa.py_buffer(b"".join(b for _, b in rows))]).slice(min(start, len(rows)))
+    start = array.offset
+    offs = np.frombuffer(array.buffers()[1], np.int32)[start:start + len(array) + 1]
+    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    want = bool(((offs[1:] == offs[:-1]) | valid).all())
+    assert lookup_module._lookup.nulls_empty(array.buffers()[0], start, offs, 4) is want
+
+
+@pytest.mark.skipif(lookup_module._lookup is None, reason="C extension not built")
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-2**63, 2**63 - 1)), max_size=40),
+       st.integers(0, 9), st.integers(-2**63, 2**63 - 1))
+def test_fill_nulls_float32_matches_numpy(values, start, default):
+    mask = np.array([v is None for v in values], bool)
+    data = np.array([0 if v is None else v for v in values], np.int64)
+    array = pa.array(data, mask=mask if mask.any() else None).slice(min(start, len(values)))
+    buffers = array.buffers()
+    ints = np.frombuffer(buffers[1], np.int64)[array.offset:array.offset + len(array)]
+    want = np.asarray(array.fill_null(default).to_numpy(zero_copy_only=False)).astype(
+        np.float32)
+    out = np.empty(len(array), np.float32)
+    lookup_module._lookup.fill_nulls_float32(ints, buffers[0], array.offset, default, out)
+    assert out.tobytes() == want.tobytes()

@@ -69,7 +69,9 @@ static inline uint64_t hash_long(const uint8_t *s, size_t n) {
 static inline uint64_t token_key(const uint8_t *s, size_t n, uint64_t *hash) {
   if (n <= SHORT_BYTES) {
     uint64_t key = pack_short(s, n);
-    *hash = mix(key ^ ((uint64_t)n * 0x9e3779b97f4a7c15ULL));
+    /* Fibonacci hashing: one multiply; home() takes the product's high bits, which depend
+     * on every bit of the key (its low bits would not). */
+    *hash = (key ^ ((uint64_t)n << 60)) * 0x9e3779b97f4a7c15ULL;
     return key;
   }
   *hash = hash_long(s, n);
@@ -86,13 +88,14 @@ typedef struct {
   PyObject_HEAD
   Slot *slots;
   uint64_t mask;
+  int shift;         /* 64 - log2(capacity): home() keeps a hash's high bits */
   char *data;        /* the tokens' bytes, back to back */
   int64_t *offsets;  /* token i is data[offsets[i]:offsets[i + 1]] */
   Py_ssize_t size;
 } Lookup;
 
-/* The first slot probed for hash h. */
-static inline uint64_t home(const Lookup *t, uint64_t h) { return h & t->mask; }
+/* The first slot probed for hash h: its high bits. */
+static inline uint64_t home(const Lookup *t, uint64_t h) { return h >> t->shift; }
 
 static inline int64_t find(const Lookup *t, const uint8_t *s, size_t n, uint64_t key,
                            uint64_t h) {
@@ -118,7 +121,11 @@ static int lookup_init(PyObject *self_obj, PyObject *args, PyObject *kwds) {
     goto done;
   }
   uint64_t capacity = 16;
-  while (capacity < 2 * (uint64_t)size) capacity *= 2;
+  int shift = 60;
+  while (capacity < 2 * (uint64_t)size) {
+    capacity *= 2;
+    shift--;
+  }
   self->slots = aligned_alloc(64, sizeof(Slot) * capacity); /* no slot straddles a line */
   self->data = malloc((size_t)data.len + 1);
   self->offsets = malloc((size_t)offs.len);
@@ -129,6 +136,7 @@ static int lookup_init(PyObject *self_obj, PyObject *args, PyObject *kwds) {
   memcpy(self->data, data.buf, (size_t)data.len);
   memcpy(self->offsets, offs.buf, (size_t)offs.len);
   self->mask = capacity - 1;
+  self->shift = shift;
   self->size = size;
   for (uint64_t i = 0; i < capacity; i++) self->slots[i] = (Slot){0, -1, 0};
   for (Py_ssize_t k = 0; k < size; k++) {
@@ -158,21 +166,29 @@ static inline int64_t offset_at(const void *offsets, int width, Py_ssize_t i) {
   return width == 4 ? ((const int32_t *)offsets)[i] : ((const int64_t *)offsets)[i];
 }
 
+/* With a validity bitmap, a null value is looked up as the empty token. */
+#define NULL_IS_EMPTY(valid, k) ((valid) && !(((valid)[(k) >> 3] >> ((k) & 7)) & 1))
+
 /* Looks up `count` values; absent values get `absent`. A large table is probed as a software
  * pipeline: value i is hashed and its slot prefetched LAG values before it is probed, so
  * the cache misses overlap (the bookkeeping costs ~20 % on a table that stays in cache, which
  * is probed directly). Returns 0, or -1 on offsets out of range. */
-static int lookup_values(const Lookup *t, const uint8_t *base, Py_ssize_t data_len,
-                         const void *offsets, int width, Py_ssize_t count, int64_t absent,
-                         int64_t *result) {
+static inline __attribute__((always_inline)) int lookup_values(
+    const Lookup *table, const uint8_t *base, Py_ssize_t data_len, const void *offsets,
+    int width, Py_ssize_t count, int64_t absent, int64_t *result, const uint8_t *valid,
+    Py_ssize_t bit_offset) {
+  /* A local copy: stores to `result` cannot alias it, so the table's fields stay in
+   * registers instead of being reloaded after every store. */
+  const Lookup local = *table, *t = &local;
   uint64_t keys[LAG], hashes[LAG];
   int64_t starts[LAG], sizes[LAG];
   if (t->mask < SMALL_TABLE) { /* cache-resident table: nothing to prefetch */
     for (Py_ssize_t i = 0; i < count; i++) {
       int64_t lo = offset_at(offsets, width, i), hi = offset_at(offsets, width, i + 1);
       if (lo < 0 || hi < lo || hi > data_len) return -1;
-      uint64_t h, key = token_key(base + lo, (size_t)(hi - lo), &h);
-      int64_t index = find(t, base + lo, (size_t)(hi - lo), key, h);
+      size_t n = NULL_IS_EMPTY(valid, bit_offset + i) ? 0 : (size_t)(hi - lo);
+      uint64_t h, key = token_key(base + lo, n, &h);
+      int64_t index = find(t, base + lo, n, key, h);
       result[i] = index < 0 ? absent : index;
     }
     return 0;
@@ -187,25 +203,30 @@ static int lookup_values(const Lookup *t, const uint8_t *base, Py_ssize_t data_l
       int64_t lo = offset_at(offsets, width, i), hi = offset_at(offsets, width, i + 1);
       if (lo < 0 || hi < lo || hi > data_len) return -1;
       starts[j] = lo;
-      sizes[j] = hi - lo;
-      keys[j] = token_key(base + lo, (size_t)(hi - lo), &hashes[j]);
-      __builtin_prefetch(&t->slots[hashes[j] & t->mask]);
+      sizes[j] = NULL_IS_EMPTY(valid, bit_offset + i) ? 0 : hi - lo;
+      keys[j] = token_key(base + lo, (size_t)sizes[j], &hashes[j]);
+      __builtin_prefetch(&t->slots[home(t, hashes[j])]);
     }
   }
   return 0;
 }
 
-/* lookup(data, offsets, width, absent=-1, out=None) -> out, or new bytes of int64 indices.
+/* lookup(data, offsets, width, absent=-1, out=None, validity=None, bit_offset=0) -> out, or
+ * new bytes of int64 indices.
  *   offsets: Arrow offsets of the values (width 4 for int32, 8 for int64), count + 1.
  *   absent: the index written for values not in the vocabulary.
- *   out: optional writable buffer of count int64s to fill (the result is then `out`). */
+ *   out: optional writable buffer of count int64s to fill (the result is then `out`).
+ *   validity: optional Arrow validity bitmap (value i is bit bit_offset + i): a null value is
+ *     looked up as the empty token, whatever bytes its slot spans (fill_null(b"") first). */
 static PyObject *lookup_lookup(PyObject *self_obj, PyObject *args) {
   Lookup *self = (Lookup *)self_obj;
-  Py_buffer data, offs, outbuf = {0};
+  Py_buffer data, offs, outbuf = {0}, validbuf = {0};
   int width;
   long long absent = -1;
-  PyObject *out_obj = Py_None;
-  if (!PyArg_ParseTuple(args, "y*y*i|LO", &data, &offs, &width, &absent, &out_obj))
+  PyObject *out_obj = Py_None, *valid_obj = Py_None;
+  Py_ssize_t bit_offset = 0;
+  if (!PyArg_ParseTuple(args, "y*y*i|LOOn", &data, &offs, &width, &absent, &out_obj,
+                        &valid_obj, &bit_offset))
     return NULL;
   PyObject *out = NULL;
   int64_t *result;
@@ -229,10 +250,29 @@ static PyObject *lookup_lookup(PyObject *self_obj, PyObject *args) {
     Py_INCREF(out_obj);
     out = out_obj;
   }
+  if (valid_obj != Py_None) {
+    if (PyObject_GetBuffer(valid_obj, &validbuf, PyBUF_SIMPLE)) {
+      Py_CLEAR(out);
+      goto done;
+    }
+    if (bit_offset < 0 || (bit_offset + count + 7) / 8 > validbuf.len) {
+      Py_CLEAR(out);
+      PyErr_SetString(PyExc_ValueError, "lookup: validity bitmap too short");
+      goto done;
+    }
+  }
   int bad;
+  const uint8_t *valid = (const uint8_t *)validbuf.buf;
   Py_BEGIN_ALLOW_THREADS
-  bad = lookup_values(self, (const uint8_t *)data.buf, data.len, offs.buf, width, count,
-                      (int64_t)absent, result);
+  /* Each combination its own copy of the loop (constant width, bitmap or none). */
+#define LOOKUP(w, v, off)                                                                   \
+  lookup_values(self, (const uint8_t *)data.buf, data.len, offs.buf, w, count,             \
+                (int64_t)absent, result, v, off)
+  if (width == 4)
+    bad = valid ? LOOKUP(4, valid, bit_offset) : LOOKUP(4, NULL, 0);
+  else
+    bad = valid ? LOOKUP(8, valid, bit_offset) : LOOKUP(8, NULL, 0);
+#undef LOOKUP
   Py_END_ALLOW_THREADS
   if (bad) {
     Py_CLEAR(out);
@@ -240,6 +280,7 @@ static PyObject *lookup_lookup(PyObject *self_obj, PyObject *args) {
   }
 done:
   if (outbuf.obj) PyBuffer_Release(&outbuf);
+  if (validbuf.obj) PyBuffer_Release(&validbuf);
   PyBuffer_Release(&data);
   PyBuffer_Release(&offs);
   return out;
@@ -284,8 +325,140 @@ static PyTypeObject LookupType = {
     .tp_as_sequence = &lookup_as_sequence,
 };
 
+/* Inverted validity bits of items i .. i + 7 (bit k set: item i + k is null), of `count`. */
+static inline unsigned null_bits(const uint8_t *bitmap, Py_ssize_t bit_offset, Py_ssize_t i,
+                                 Py_ssize_t count, Py_ssize_t bitmap_len) {
+  Py_ssize_t b = bit_offset + i, byte = b >> 3;
+  unsigned shift = (unsigned)(b & 7), bits = bitmap[byte];
+  if (shift && byte + 1 < bitmap_len) bits |= (unsigned)bitmap[byte + 1] << 8;
+  unsigned nulls = ~(bits >> shift) & 0xFFu;
+  if (count - i < 8) nulls &= (1u << (count - i)) - 1;
+  return nulls;
+}
+
+/* fill_nulls(values, bitmap, bit_offset, default, out): out[i] = values[i] where bit
+ * bit_offset + i of the Arrow validity bitmap is set, else default (one item of the same
+ * size). values and out hold count items of default's size (1, 2, 4 or 8 bytes). */
+static PyObject *fill_nulls(PyObject *module, PyObject *args) {
+  Py_buffer vals, bits, def, out;
+  Py_ssize_t bit_offset;
+  (void)module;
+  if (!PyArg_ParseTuple(args, "y*y*ny*w*", &vals, &bits, &bit_offset, &def, &out)) return NULL;
+  PyObject *rc = NULL;
+  Py_ssize_t size = def.len;
+  if ((size != 1 && size != 2 && size != 4 && size != 8) || vals.len != out.len ||
+      vals.len % size || bit_offset < 0 ||
+      (bit_offset + vals.len / size + 7) / 8 > bits.len) {
+    PyErr_SetString(PyExc_ValueError, "fill_nulls: buffer sizes disagree");
+    goto done;
+  }
+  Py_ssize_t count = vals.len / size;
+  const uint8_t *bm = (const uint8_t *)bits.buf;
+  Py_BEGIN_ALLOW_THREADS
+  /* Copy everything, then patch the null slots: a byte of the bitmap at a time. */
+  memcpy(out.buf, vals.buf, (size_t)vals.len);
+#define FILL(T)                                                                  \
+  {                                                                              \
+    T *o = (T *)out.buf, d;                                                      \
+    memcpy(&d, def.buf, sizeof(T));                                              \
+    for (Py_ssize_t i = 0; i < count; i += 8)                                    \
+      for (unsigned n = null_bits(bm, bit_offset, i, count, bits.len); n; n &= n - 1) \
+        o[i + __builtin_ctz(n)] = d;                                             \
+  }
+  if (size == 8) FILL(uint64_t) else if (size == 4) FILL(uint32_t)
+  else if (size == 2) FILL(uint16_t) else FILL(uint8_t)
+#undef FILL
+  Py_END_ALLOW_THREADS
+  rc = Py_None;
+  Py_INCREF(rc);
+done:
+  PyBuffer_Release(&vals);
+  PyBuffer_Release(&bits);
+  PyBuffer_Release(&def);
+  PyBuffer_Release(&out);
+  return rc;
+}
+
+/* fill_nulls_float32(values, bitmap, bit_offset, default, out): out[i] = (float)values[i]
+ * (int64 values) where bit bit_offset + i of the validity bitmap is set (all of them when
+ * bitmap is None), else (float)default: fill_nulls then astype(float32), in one pass (the C
+ * conversion is numpy's, round to nearest). */
+static PyObject *fill_nulls_float32(PyObject *module, PyObject *args) {
+  Py_buffer vals, out, bits = {0};
+  PyObject *bits_obj;
+  Py_ssize_t bit_offset;
+  long long def;
+  (void)module;
+  if (!PyArg_ParseTuple(args, "y*OnLw*", &vals, &bits_obj, &bit_offset, &def, &out))
+    return NULL;
+  PyObject *rc = NULL;
+  Py_ssize_t count = vals.len / 8;
+  if (bits_obj != Py_None && PyObject_GetBuffer(bits_obj, &bits, PyBUF_SIMPLE)) goto done;
+  if (vals.len % 8 || out.len != count * 4 || bit_offset < 0 ||
+      (bits.obj && (bit_offset + count + 7) / 8 > bits.len)) {
+    PyErr_SetString(PyExc_ValueError, "fill_nulls_float32: buffer sizes disagree");
+    goto done;
+  }
+  const int64_t *v = (const int64_t *)vals.buf;
+  float *o = (float *)out.buf, d = (float)def;
+  const uint8_t *bm = (const uint8_t *)bits.buf;
+  Py_BEGIN_ALLOW_THREADS
+  for (Py_ssize_t i = 0; i < count; i++) o[i] = (float)v[i];
+  if (bm)
+    for (Py_ssize_t i = 0; i < count; i += 8)
+      for (unsigned n = null_bits(bm, bit_offset, i, count, bits.len); n; n &= n - 1)
+        o[i + __builtin_ctz(n)] = d;
+  Py_END_ALLOW_THREADS
+  rc = Py_None;
+  Py_INCREF(rc);
+done:
+  if (bits.obj) PyBuffer_Release(&bits);
+  PyBuffer_Release(&vals);
+  PyBuffer_Release(&out);
+  return rc;
+}
+
+/* nulls_empty(bitmap, bit_offset, offsets, width) -> bool: every null slot of an Arrow
+ * binary array (offsets: its count + 1 offsets of `width` bytes) holds no bytes. */
+static PyObject *nulls_empty(PyObject *module, PyObject *args) {
+  Py_buffer bits, offs;
+  Py_ssize_t bit_offset;
+  int width;
+  (void)module;
+  if (!PyArg_ParseTuple(args, "y*ny*i", &bits, &bit_offset, &offs, &width)) return NULL;
+  PyObject *rc = NULL;
+  Py_ssize_t count = (width == 4 || width == 8) ? offs.len / width - 1 : -1;
+  if (count < 0 || bit_offset < 0 || (bit_offset + count + 7) / 8 > bits.len) {
+    PyErr_SetString(PyExc_ValueError, "nulls_empty: buffer sizes disagree");
+    goto done;
+  }
+  const uint8_t *bm = (const uint8_t *)bits.buf;
+  int ok = 1;
+  Py_BEGIN_ALLOW_THREADS
+  int bad = 0; /* only the null slots' offsets are compared: a byte of the bitmap at a time */
+  for (Py_ssize_t i = 0; i < count && !bad; i += 8)
+    for (unsigned n = null_bits(bm, bit_offset, i, count, bits.len); n; n &= n - 1) {
+      Py_ssize_t k = i + __builtin_ctz(n);
+      bad |= offset_at(offs.buf, width, k) != offset_at(offs.buf, width, k + 1);
+    }
+  ok = !bad;
+  Py_END_ALLOW_THREADS
+  rc = PyBool_FromLong(ok);
+done:
+  PyBuffer_Release(&bits);
+  PyBuffer_Release(&offs);
+  return rc;
+}
+
+static PyMethodDef module_methods[] = {
+    {"fill_nulls", fill_nulls, METH_VARARGS, "Copy values, default where the bitmap is 0."},
+    {"fill_nulls_float32", fill_nulls_float32, METH_VARARGS,
+     "int64 -> float32 with nulls filled, in one pass."},
+    {"nulls_empty", nulls_empty, METH_VARARGS, "Whether every null slot holds no bytes."},
+    {NULL, NULL, 0, NULL}};
+
 static struct PyModuleDef lookup_module = {PyModuleDef_HEAD_INIT, "_lookup",
-                                           "Vocabulary hash table.", -1, NULL,
+                                           "Vocabulary hash table.", -1, module_methods,
                                            NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__lookup(void) {

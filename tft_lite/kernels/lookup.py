@@ -120,6 +120,19 @@ class VocabularyLookup:
             result[~valid.is_valid().to_numpy(zero_copy_only=False)] = absent
         return result
 
+    def lookup_filled(self, values: pa.Array, absent: int = -1) -> np.ndarray:
+        """`lookup(values.fill_null(b""))` for a binary/string array: a null is the empty token.
+
+        The C table reads nulls as empty in its one pass (whatever bytes their slots span).
+        """
+        if type(values) in _STRING_ARRAYS and self.backend == "c":
+            data, offsets, width = _buffers(values)
+            result = np.empty(len(values), np.int64)
+            validity = values.buffers()[0]
+            self._table.lookup(data, offsets, width, absent, result, validity, values.offset)
+            return result
+        return self.lookup(_as_binary(values).fill_null(b""), absent)
+
     def get(self, token) -> int:
         """Index of one token (bytes or str), -1 if absent: the single-instance path."""
         if isinstance(token, str):

@@ -18,6 +18,7 @@ from tft_lite.serving import schema as out_schema
 from tft_lite.serving.columns import feature_columns, instance_to_batch
 from tft_lite.serving.instance import InstancePlan
 from tft_lite.serving.interpreter import Program
+from tft_lite.serving.rules import RULES
 from tft_lite.serving.values import Ragged, as_numpy, output_array
 
 
@@ -38,6 +39,7 @@ class TransformGraph:
         self.assets = dict(sorted(assets.items()))
         self._program = Program(graph, self.assets)
         self._instance_plans = {}  # output names (None: all) -> InstancePlan | None
+        self._batch_plans = {}  # output names (None: all) -> ((name, id)s, features, plan)
 
     @property
     def raw_feature_spec(self) -> dict:
@@ -72,14 +74,23 @@ class TransformGraph:
           SchemaError: a feature is missing or disagrees with the raw feature spec.
           GraphError: an op failed on this data (names the node and the features).
         """
-        names = self._check_names(output_names)
-        wanted = [self.graph.outputs[name] for name in names]
-        required = self._program.required_features(wanted)
-        columns = feature_columns(batch, self.graph.input_spec, required)
-        env = self._program.run(columns, wanted)
+        key = None if output_names is None else tuple(output_names)
+        cached = self._batch_plans.get(key)
+        if cached is None:
+            names = self._check_names(output_names)
+            wanted = [self.graph.outputs[name] for name in names]
+            plan = self._program._plan(wanted)
+            plan, as_float32 = self._fused_casts(plan, wanted)
+            cached = (list(zip(names, wanted)), plan[1], plan, self._lookup_only(plan, wanted),
+                      as_float32)
+            self._batch_plans[key] = cached
+        outputs, required, plan, lookup_only, as_float32 = cached
+        columns = feature_columns(batch, self.graph.input_spec, required,
+                                  lookup_only=lookup_only, as_float32=as_float32)
+        env = self._program.run_plan(plan, columns)
         out, seen = {}, set()
-        for name in names:
-            value = output_array(env[self.graph.outputs[name]])
+        for name, value_id in outputs:
+            value = output_array(env[value_id])
             if id(value) in seen:  # two outputs of one array (e.g. a folded where): own copies
                 value = value.copy() if isinstance(value, np.ndarray) else value
             seen.add(id(value))
@@ -115,6 +126,47 @@ class TransformGraph:
         from tft_lite.serving.artifact import save
         save(self, path)
 
+    def _readers(self, plan) -> dict:
+        """value id -> [(node index, input position)] of the plan's per-row steps."""
+        readers = {}
+        for index, _, inputs, _, _ in plan[2]:
+            for position, value_id in enumerate(inputs):
+                readers.setdefault(value_id, []).append((index, position))
+        return readers
+
+    def _fused_casts(self, plan, wanted):
+        """(plan, features): int64 features read only by one cast to float32 (and not
+        wanted) arrive from a RecordBatch already cast (feature_columns' as_float32); their
+        cast steps then pass a float32 array through (anything else is still cast)."""
+        readers, fused, steps = self._readers(plan), set(), set()
+        for name in plan[1]:
+            value_id = self.graph.inputs[name].id
+            spec = self.graph.input_spec[name]
+            steps_of = readers.get(value_id, [])
+            if (len(steps_of) == 1 and value_id not in wanted and spec.dtype == "int64"
+                    and self.graph.nodes[steps_of[0][0]].op == "cast"
+                    and self.graph.nodes[steps_of[0][0]].attrs.get("dtype") == "float32"):
+                fused.add(name)
+                steps.add(steps_of[0][0])
+        if not fused:
+            return plan, frozenset()
+        per_row = [(index, _float32_passthrough if index in steps else fn, inputs, attrs, out)
+                   for index, fn, inputs, attrs, out in plan[2]]
+        return (plan[0], plan[1], per_row), frozenset(fused)
+
+    def _lookup_only(self, plan, wanted) -> frozenset:
+        """Features of `plan` read only as the tokens of apply_vocabulary steps with at most
+        one OOV bucket, and not outputs themselves (see feature_columns' lookup_only)."""
+        readers = {}
+        for index, _, inputs, attrs, _ in plan[2]:
+            for position, value_id in enumerate(inputs):
+                ok = (self.graph.nodes[index].op == "apply_vocabulary" and position == 0
+                      and attrs.get("num_oov_buckets", 2) <= 1)
+                readers[value_id] = readers.get(value_id, True) and ok
+        return frozenset(name for name in plan[1]
+                         if readers.get(self.graph.inputs[name].id) and
+                         self.graph.inputs[name].id not in wanted)
+
     def _check_names(self, output_names):
         if output_names is None:
             return list(self.graph.outputs)
@@ -128,6 +180,14 @@ class TransformGraph:
         return (f"TransformGraph({len(self.graph.input_spec)} features -> "
                 f"{len(self.graph.outputs)} outputs, {len(self.graph.nodes)} nodes, "
                 f"{len(self.assets)} assets)")
+
+
+def _float32_passthrough(x, *, dtype):
+    """The cast of a feature fused into its conversion (TransformGraph._fused_casts): the
+    float32 array is new and read by nothing else, so it is the cast's result."""
+    if type(x) is np.ndarray and x.dtype == np.float32 and dtype == "float32":
+        return x
+    return RULES["cast"](x, dtype=dtype)
 
 
 def _first_row(value):

@@ -59,6 +59,35 @@ def evaluate(graph: ir.Graph, env: dict, needed=None, rules=RULES) -> dict:
     return env
 
 
+# Ops that may write over their first operand (the same ufunc loop, so the same values), and
+# the ops whose numpy results are always new arrays.
+IN_PLACE = {"log1p": np.log1p, "log": np.log, "exp": np.exp, "expm1": np.expm1,
+            "sqrt": np.sqrt, "negative": np.negative, "abs": np.abs, "add": np.add,
+            "subtract": np.subtract, "multiply": np.multiply, "divide": np.true_divide}
+_FRESH = frozenset(IN_PLACE) | {"cast"}
+
+
+def _in_place(ufunc, rule):
+    """rule(x[, y]), computed as ufunc(x[, y], out=x) when that gives the same array: x a
+    writable float ndarray, y a numpy scalar / 0-d / same-shape array, and x's dtype the
+    result dtype."""
+    if ufunc.nin == 1:
+        def apply(x):
+            if type(x) is np.ndarray and x.dtype.kind == "f" and x.flags.writeable:
+                return ufunc(x, out=x)
+            return rule(x)
+        return apply
+
+    def apply2(x, y):
+        if (type(x) is np.ndarray and x.dtype.kind == "f" and x.flags.writeable
+                and (type(y) is np.ndarray or isinstance(y, np.generic))
+                and (y.ndim == 0 or y.shape == x.shape)
+                and (y.dtype == x.dtype or np.result_type(x, y) == x.dtype)):
+            return ufunc(x, y, out=x)
+        return rule(x, y)
+    return apply2
+
+
 def _describe(graph: ir.Graph, index: int, exc: Exception) -> str:
     node = graph.nodes[index]
     where = f" at {graph.source[index]}" if index < len(graph.source) else ""
@@ -116,29 +145,70 @@ class Program:
         key = tuple(sorted(set(wanted_ids)))
         if key not in self._plans:
             needed = ir.needed_nodes(self.graph, key)
-            per_row = [(index, RULES.get(node.op), node.inputs, node.attrs,
-                        tuple(v.id for v in node.outputs))
-                       for index, node in enumerate(self.graph.nodes) if needed[index]
-                       and not all(v.id in self.constants for v in node.outputs)]
+            steps = [index for index, node in enumerate(self.graph.nodes) if needed[index]
+                     and not all(v.id in self.constants for v in node.outputs)]
+            in_place = self._in_place_steps(steps, key)
+            per_row = []
+            for index in steps:
+                node = self.graph.nodes[index]
+                fn = RULES.get(node.op)
+                if index in in_place:
+                    fn = _in_place(IN_PLACE[node.op], fn)
+                per_row.append((index, fn, node.inputs, node.attrs,
+                                tuple(v.id for v in node.outputs)))
             self._plans[key] = (needed, ir.needed_features(self.graph, key), per_row)
         return self._plans[key]
+
+    def _in_place_steps(self, steps, wanted) -> set:
+        """Steps (node indices) that may write their result over their first operand.
+
+        That operand must be the fresh array of an earlier per-row step (a cast or one of the
+        IN_PLACE ops: never a feature, a constant or another value's alias) that nothing else
+        reads and that is not wanted. A `where` on a constant scalar condition reads only the
+        operand it picks (np.where with such a condition never looks at the other one).
+        The run-time checks of _in_place decide the rest (dtypes, shapes, numpy arrays).
+        """
+        nodes, constants = self.graph.nodes, self.constants
+        readers, producer = dict.fromkeys(wanted, 2), {}
+        for index in steps:
+            node, inputs = nodes[index], nodes[index].inputs
+            if node.op == "where" and inputs[0] in constants and np.ndim(constants[inputs[0]]) == 0:
+                inputs = (inputs[1] if bool(constants[inputs[0]]) else inputs[2],)
+            for value_id in inputs:
+                readers[value_id] = readers.get(value_id, 0) + 1
+            for v in node.outputs:
+                producer[v.id] = node.op
+        return {index for index in steps if nodes[index].op in IN_PLACE and nodes[index].inputs
+                and producer.get(nodes[index].inputs[0]) in _FRESH
+                and len(nodes[index].outputs) == 1
+                and readers.get(nodes[index].inputs[0]) == 1}
 
     def run(self, columns: Mapping, wanted_ids) -> dict:
         """Evaluates `wanted_ids` on a batch of feature values; returns the env.
 
         The same loop as `evaluate`, over the per-row nodes chosen once per output set.
         """
-        _, features, per_row = self._plan(wanted_ids)
+        return self.run_plan(self._plan(wanted_ids), columns)
+
+    def run_plan(self, plan, columns: Mapping) -> dict:
+        """`run` with a plan from `_plan` (callers that cache it skip the lookup)."""
+        _, features, per_row = plan
         env = dict(self.constants)
+        inputs_of = self.graph.inputs
         for name in features:
-            env[self.graph.inputs[name].id] = columns[name]
+            env[inputs_of[name].id] = columns[name]
         with np.errstate(all="ignore"):
             for index, fn, inputs, attrs, outputs in per_row:
                 if fn is None:
                     raise NotImplementedError(f"the numpy interpreter has no rule for op "
                                               f"{self.graph.nodes[index].op!r} (node {index})")
                 try:
-                    out = fn(*[env[i] for i in inputs], **attrs)
+                    if attrs:
+                        out = fn(*[env[i] for i in inputs], **attrs)
+                    elif len(inputs) == 1:
+                        out = fn(env[inputs[0]])
+                    else:
+                        out = fn(*[env[i] for i in inputs])
                 except _RULE_ERRORS as exc:
                     raise GraphError(_describe(self.graph, index, exc)) from exc
                 if len(outputs) == 1:

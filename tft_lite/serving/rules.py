@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 from tft_lite.errors import SchemaError
 from tft_lite.kernels.hashing import hash_strings
 from tft_lite.kernels.tokens import as_binary_array
-from tft_lite.serving.values import Ragged, as_arrow, as_numpy, is_arrow_string
+from tft_lite.serving.values import (EmptyNulls, Ragged, as_arrow, as_numpy,
+                                     is_arrow_string)
 
 RULES: dict = {}
 
@@ -84,8 +85,24 @@ def _elementwise(fn, *args):
     return _lift(fn, *args)
 
 
-for _name, _fn in {**_UNARY, **_BINARY}.items():
-    RULES[_name] = functools.partial(_elementwise, _fn)
+def _unary_rule(fn):
+    def apply(x):
+        return fn(x) if type(x) is np.ndarray else _lift(fn, x)
+    return apply
+
+
+def _binary_rule(fn):
+    def apply(x, y):
+        if type(x) is np.ndarray and (type(y) is np.ndarray or isinstance(y, np.generic)):
+            return fn(x, y)  # what _lift does for these, without its checks
+        return _lift(fn, x, y)
+    return apply
+
+
+for _name, _fn in _UNARY.items():
+    RULES[_name] = _unary_rule(_fn)
+for _name, _fn in _BINARY.items():
+    RULES[_name] = _binary_rule(_fn)
 
 
 def _where_fn(cond, x, y):
@@ -117,6 +134,8 @@ def _cast_fn(values, dtype):
 
 @rule("cast")
 def _cast(x, *, dtype):
+    if type(x) is np.ndarray:
+        return _cast_fn(x, dtype)
     return _lift(functools.partial(_cast_fn, dtype=dtype), x)
 
 
@@ -381,6 +400,9 @@ def _bucket_indices(bounds: np.ndarray, vals: np.ndarray) -> np.ndarray:
     return np.searchsorted(bounds, vals, side="right").astype(np.int64)
 
 
+_PLAIN_STRINGS = (pa.BinaryArray, pa.StringArray, pa.LargeBinaryArray, pa.LargeStringArray)
+
+
 @rule("apply_vocabulary")
 def _apply_vocabulary(x, vocabulary, *, default_value, num_oov_buckets, store_frequency):
     vocab = vocabulary.vocabulary(store_frequency)
@@ -388,6 +410,13 @@ def _apply_vocabulary(x, vocabulary, *, default_value, num_oov_buckets, store_fr
     # none (default_value): the C table writes it directly, no second pass over the ids.
     absent = (vocab.size if num_oov_buckets == 1 else
               default_value if num_oov_buckets == 0 else -1)
+
+    if type(x) in _PLAIN_STRINGS and num_oov_buckets <= 1 and not x.null_count:
+        return vocab.lookup.lookup(x, absent)  # the serving hot path: an Arrow column
+    if type(x) is EmptyNulls:  # a string feature with nulls that stand for b"" (graph.py)
+        if num_oov_buckets <= 1:
+            return vocab.lookup.lookup_filled(x.array, absent)
+        x = as_arrow(x.array).fill_null(b"")
 
     def lookup(values):
         shape = values.shape if isinstance(values, np.ndarray) else None

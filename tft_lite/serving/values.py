@@ -45,6 +45,23 @@ _ARROW_STRING_IDS = frozenset(t.id for t in (pa.binary(), pa.large_binary(), pa.
                                               pa.large_string()))
 
 
+class EmptyNulls:
+    """A binary column whose nulls stand for b"" (its FixedLenFeature default), not filled.
+
+    The batch fast path (columns.py) hands one only to `apply_vocabulary` steps (the graph's
+    only readers of that feature), whose C lookup reads a null as the empty token: the same
+    ids as filling the nulls first, without a pass over the column to do it.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def __len__(self):
+        return len(self.array)
+
+
 def is_arrow_string(x) -> bool:
     return isinstance(x, pa.Array) and x.type.id in _ARROW_STRING_IDS
 
