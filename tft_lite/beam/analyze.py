@@ -73,13 +73,6 @@ class _AccumulatePhase(beam.DoFn):
                 yield (i, 0), (i, combiner.compact(accumulator))
 
 
-def _windowed(value):
-    from apache_beam.transforms.window import GlobalWindow
-    from apache_beam.utils.timestamp import MIN_TIMESTAMP
-    from apache_beam.utils.windowed_value import WindowedValue
-    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
-
-
 class _IndexedCombineFn(beam.CombineFn):
     """Values are tuples whose first item is the analyzer's index in the phase: merging
     uses that analyzer's combiner. The accumulator is such a tuple, or None when empty."""

@@ -18,6 +18,11 @@ from tft_lite.ir.schema import FixedLenFeature, VarLenFeature
 _ARROW_TYPES = {"float32": pa.float32(), "int64": pa.int64(), "string": pa.binary()}
 
 
+def in_global_window(value) -> WindowedValue:
+    """`value` as finish_bundle must yield it: explicitly in the global window."""
+    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
+
+
 def arrow_schema(feature_spec: dict) -> pa.Schema:
     """The Arrow schema of per-row dicts of this feature spec."""
     fields = []
@@ -89,7 +94,7 @@ class _ToBatch(beam.DoFn):
         if self._rows:
             batch = rows_to_record_batch(self._rows, self._spec)
             self._rows = []
-            yield WindowedValue(batch, MIN_TIMESTAMP, [GlobalWindow()])
+            yield in_global_window(batch)
 
 
 class ToRecordBatches(beam.PTransform):

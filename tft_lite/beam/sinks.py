@@ -17,6 +17,7 @@ import uuid
 
 import apache_beam as beam
 
+from tft_lite.beam.batches import in_global_window
 from tft_lite.beam.metadata import TupleInputMixin, feature_spec_of
 from tft_lite.io.example import encode_examples
 from tft_lite.io.schema_pbtxt import schema_to_pbtxt
@@ -62,8 +63,8 @@ class _WriteBundleShards(beam.DoFn):
             return
         writer, self._writer = self._writer, None
         writer.close()
-        from tft_lite.beam.analyze import _windowed
-        yield _windowed((writer.path, writer.records_written, tuple(sorted(self._digests))))
+        yield in_global_window((writer.path, writer.records_written,
+                                tuple(sorted(self._digests))))
 
 
 class _WriteGroupedShard(beam.DoFn):
