@@ -73,9 +73,10 @@ def _schema(pa):
 
 
 def build(pipeline, input_csv: str, output_dir: str, num_shards=None,
-          compression="GZIP", compression_level=None):
+          compression="GZIP", compression_level=None, lazy=True):
     import tft_lite.beam as tft_beam
-    raw = pipeline | "ReadCsv" >> tft_beam.ReadCsv(input_csv, schema=RAW_FEATURE_SPEC)
+    raw = pipeline | "ReadCsv" >> tft_beam.ReadCsv(input_csv, schema=RAW_FEATURE_SPEC,
+                                                     lazy=lazy)
     metadata = tft_beam.DatasetMetadata(RAW_FEATURE_SPEC)
     transformed, transform_fn = (raw, metadata) | tft_beam.AnalyzeAndTransformDataset(
         preprocessing_fn)
@@ -85,13 +86,14 @@ def build(pipeline, input_csv: str, output_dir: str, num_shards=None,
 
 
 def run(input_csv: str, output_dir: str, beam_args: list, num_shards=None,
-        compression="GZIP", compression_level=None) -> None:
+        compression="GZIP", compression_level=None, lazy=True) -> None:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
     if not any(arg.startswith("--runner") for arg in beam_args):
         beam_args = ["--runner=FnApiRunner"] + beam_args
     with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-        build(pipeline, input_csv, output_dir, num_shards, compression, compression_level)
+        build(pipeline, input_csv, output_dir, num_shards, compression, compression_level,
+              lazy)
 
 
 def main(argv=None):
@@ -103,6 +105,9 @@ def main(argv=None):
     parser.add_argument("--compression-level", type=int, default=None,
                         help="zlib level 0-9 (default: TensorFlow's 6)")
     parser.add_argument("--make-data", type=int, default=0, metavar="ROWS")
+    parser.add_argument("--eager", action="store_true",
+                        help="read the CSV once and keep the batches for every pass (the "
+                             "default re-reads it per pass: flat memory, workers share work)")
     args, beam_args = parser.parse_known_args(argv)
     if args.make_data:
         start = time.perf_counter()
@@ -111,7 +116,8 @@ def main(argv=None):
               f"({time.perf_counter() - start:.1f} s)")
     start = time.perf_counter()
     run(args.input, args.output, beam_args, args.num_shards,
-        None if args.compression == "NONE" else args.compression, args.compression_level)
+        None if args.compression == "NONE" else args.compression, args.compression_level,
+        not args.eager)
     print(f"analyzed and transformed {args.input} into {args.output} in "
           f"{time.perf_counter() - start:.1f} s")
 

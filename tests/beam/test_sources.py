@@ -19,6 +19,8 @@ SPEC = {"x": io.FixedLenFeature([], "float32"), "n": io.FixedLenFeature([], "int
 
 
 def read(tmp_path, source, dead=False):
+    """Runs `source` and collects its batches (lazy sources' SourceSplits read by
+    ToRecordBatches, as tft_lite's consumers read them) and its dead letters."""
     out, dead_out = tmp_path / "out", tmp_path / "dead"
     out.mkdir(exist_ok=True)
     dead_out.mkdir(exist_ok=True)
@@ -29,6 +31,9 @@ def read(tmp_path, source, dead=False):
             letters | "CollectDead" >> beam.ParDo(_Collect(str(dead_out)))
         else:
             batches = result
+        if getattr(source, "_lazy", False):
+            assert tft_beam.batches.is_lazy(batches)
+            batches = batches | tft_beam.ToRecordBatches(SPEC)
         batches | beam.ParDo(_Collect(str(out)))
     table = pa.Table.from_batches(collected(out)) if os.listdir(out) else None
     return table, collected(dead_out)
@@ -43,18 +48,21 @@ def write_csv(tmp_path, text, name="data.csv"):
 GOOD = "x,n,s\n1.5,2,a\n-3,4,b\n\n1e3,-5,c d\n"
 
 
-def test_reads_typed_columns(tmp_path):
-    table, _ = read(tmp_path, tft_beam.ReadCsv(write_csv(tmp_path, GOOD), schema=SPEC))
+@pytest.mark.parametrize("lazy", [False, True])
+def test_reads_typed_columns(tmp_path, lazy):
+    table, _ = read(tmp_path, tft_beam.ReadCsv(write_csv(tmp_path, GOOD), schema=SPEC,
+                                               lazy=lazy))
     table = table.sort_by("n")
     assert table.column("x").type == pa.float32() and table.column("n").type == pa.int64()
     assert table.column("n").to_pylist() == [-5, 2, 4]
     assert table.column("s").to_pylist() == [b"c d", b"a", b"b"]
 
 
-def test_splits_big_files_into_ranges_without_losing_lines(tmp_path):
+@pytest.mark.parametrize("lazy", [False, True])
+def test_splits_big_files_into_ranges_without_losing_lines(tmp_path, lazy):
     lines = "".join(f"{i}.5,{i},t{i}\n" for i in range(5000))
     path = write_csv(tmp_path, "x,n,s\n" + lines)
-    table, _ = read(tmp_path, tft_beam.ReadCsv(path, schema=SPEC, block_size=4096))
+    table, _ = read(tmp_path, tft_beam.ReadCsv(path, schema=SPEC, block_size=4096, lazy=lazy))
     assert sorted(table.column("n").to_pylist()) == list(range(5000))
 
 
@@ -64,17 +72,21 @@ def test_splits_big_files_into_ranges_without_losing_lines(tmp_path):
     ("x,n,s\n1,2,a\n\n3,notanint,b\n", 4, "'notanint' is not int64"),
     ("x,n,s\nabc,2,a\n", 2, "'abc' is not float32"),
 ])
-def test_bad_rows_name_file_and_line(tmp_path, text, line, message):
+@pytest.mark.parametrize("lazy", [False, True])
+def test_bad_rows_name_file_and_line(tmp_path, text, line, message, lazy):
     path = write_csv(tmp_path, text)
     with pytest.raises(Exception) as info:
-        read(tmp_path, tft_beam.ReadCsv(path, schema=SPEC))
+        read(tmp_path, tft_beam.ReadCsv(path, schema=SPEC, lazy=lazy))
     assert f"{path}, line {line}" in str(info.value) and message in str(info.value)
 
 
-def test_bad_rows_to_dead_letters(tmp_path):
+@pytest.mark.parametrize("lazy", [False, True])
+def test_bad_rows_to_dead_letters(tmp_path, lazy):
+    """Lazy or not, each bad row is one dead letter, once (a lazy source's consumers skip
+    the rows its one dead-letter pass reported)."""
     text = "x,n,s\n1,2,a\n3,4\n5,x,c\n6,7,d,e\n8,9,f\n"
     table, dead = read(tmp_path, tft_beam.ReadCsv(write_csv(tmp_path, text), schema=SPEC,
-                                                  errors="dead_letter"), dead=True)
+                                                  errors="dead_letter", lazy=lazy), dead=True)
     assert sorted(table.column("n").to_pylist()) == [2, 9]
     assert sorted((d.line, d.reason) for d in dead) == [
         (3, "expected 3 fields, got 2"), (4, "column 'n': 'x' is not int64"),
@@ -100,18 +112,20 @@ def _tfrecord(tmp_path, corrupt=False):
     return str(path)
 
 
-def test_read_tfrecord(tmp_path):
-    table, _ = read(tmp_path, tft_beam.ReadTFRecord(_tfrecord(tmp_path), SPEC))
+@pytest.mark.parametrize("lazy", [False, True])
+def test_read_tfrecord(tmp_path, lazy):
+    table, _ = read(tmp_path, tft_beam.ReadTFRecord(_tfrecord(tmp_path), SPEC, lazy=lazy))
     assert table.column("n").to_pylist() == [0, 1, 2, 3]
 
 
-def test_corrupt_tfrecord_raises_or_dead_letters(tmp_path):
+@pytest.mark.parametrize("lazy", [False, True])
+def test_corrupt_tfrecord_raises_or_dead_letters(tmp_path, lazy):
     path = _tfrecord(tmp_path, corrupt=True)
     with pytest.raises(Exception) as info:
-        read(tmp_path, tft_beam.ReadTFRecord(path, SPEC))
+        read(tmp_path, tft_beam.ReadTFRecord(path, SPEC, lazy=lazy))
     assert "data CRC mismatch" in str(info.value) and path in str(info.value)
-    table, dead = read(tmp_path, tft_beam.ReadTFRecord(path, SPEC, errors="dead_letter"),
-                       dead=True)
+    table, dead = read(tmp_path, tft_beam.ReadTFRecord(path, SPEC, errors="dead_letter",
+                                                       lazy=lazy), dead=True)
     assert table.column("n").to_pylist() == [0, 1, 2] and len(dead) == 1
     assert "record 3" in dead[0].reason
     assert CorruptRecordError.__name__
@@ -185,3 +199,36 @@ def test_write_tfrecords_with_a_compression_level_and_fixed_shards(tmp_path):
     records = list(io.read_tfrecords(str(tmp_path / "x-*.tfrecord.gz"), "GZIP"))
     assert sorted(io.decode_examples(records, spec)["n"].tolist()) == list(range(100))
     assert (tmp_path / "x.schema.json").exists() and (tmp_path / "x.schema.pbtxt").exists()
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_read_parquet(tmp_path, lazy):
+    import pyarrow.parquet as pq
+    table = pa.table({"x": pa.array([1.5, 2.5], pa.float32()), "n": [1, 2], "s": [b"a", b"b"]})
+    pq.write_table(table, tmp_path / "data.parquet")
+    got, _ = read(tmp_path, tft_beam.ReadParquet(str(tmp_path / "data.parquet"), lazy=lazy))
+    assert got.sort_by("n").equals(table)
+
+
+def test_fast_typed_parse_equals_the_checked_parse():
+    """Clean ranges are parsed with pyarrow's typed conversion; ranges with a bad row or
+    value take the checked path (strings, regex, cast). Both must give the same table."""
+    from tests.beam.test_pipeline import CSV, HOUSING_SPEC
+    from tft_lite.beam.sources import _CsvRange, _CsvReader, _LineIndex, _header_names
+    names = _header_names(CSV, ",")
+    reader = _CsvReader(names, ",", tft_beam.metadata.feature_spec_of(HOUSING_SPEC), "raise")
+    with open(CSV, "rb") as f:
+        data = f.read()
+    start = data.index(b"\n") + 1
+    fast, dead = reader.read(_CsvRange(CSV, start, len(data)))
+    assert dead == [] and fast.num_rows == 20_640
+    lines = _LineIndex(CSV, start, data[start:])
+    checked, _ = reader._convert(reader._parse(data[start:], CSV, lines, []), CSV, lines, [])
+    assert fast.equals(checked)
+    assert fast.column("total_bedrooms").null_count == 207
+
+
+def test_whitespace_around_numbers_takes_the_checked_path(tmp_path):
+    table, _ = read(tmp_path, tft_beam.ReadCsv(write_csv(tmp_path, "x,n,s\n 1.5 , 2 ,a\n"),
+                                               schema=SPEC))
+    assert table.column("x").to_pylist() == [1.5] and table.column("n").to_pylist() == [2]

@@ -9,7 +9,7 @@ tensorflow_transform.beam (`import tft_lite.beam as tft_beam`):
 """
 from tft_lite.beam import coders  # noqa: F401  (registers the RecordBatch coder)
 from tft_lite.beam.analyze import AnalyzeDataset, TransformFnArtifact
-from tft_lite.beam.batches import ToRecordBatches
+from tft_lite.beam.batches import SourceSplit, ToRecordBatches
 from tft_lite.beam.context import Context
 from tft_lite.beam.metadata import DatasetMetadata
 from tft_lite.beam.sinks import WriteTFRecords
@@ -20,7 +20,7 @@ from tft_lite.beam.transform_fn_io import (ReadTransformFn, WriteTransformFn,
 
 __all__ = [
     "AnalyzeAndTransformDataset", "AnalyzeDataset", "Context", "CsvError", "DatasetMetadata",
-    "DeadLetter", "ReadCsv", "ReadParquet", "ReadTFRecord", "ReadTransformFn",
+    "DeadLetter", "ReadCsv", "ReadParquet", "ReadTFRecord", "ReadTransformFn", "SourceSplit",
     "ToRecordBatches", "TransformDataset", "TransformFnArtifact", "WriteTFRecords",
     "WriteTransformFn", "WriteTransformOutput",
 ]

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import apache_beam as beam
 
 from tft_lite.analyzers.vocabulary import VocabularyCombiner
-from tft_lite.beam.batches import ToRecordBatches
+from tft_lite.beam.batches import ConsumerBatches, record_batches_of
 from tft_lite.beam.context import Context
 from tft_lite.beam.metadata import TupleInputMixin, DatasetMetadata, feature_spec_of
 from tft_lite.ir.serialize import graph_to_bytes
@@ -58,9 +58,13 @@ class _AccumulatePhase(beam.DoFn):
         self._shards = vocabulary_shards
         self._inputs = None
 
-    def process(self, batch, results):
+    def process(self, element, results):
         if self._inputs is None:
             self._inputs = phase_inputs(self._plan, self._phase.index, results)
+        for batch in record_batches_of(element):
+            yield from self._accumulate(batch)
+
+    def _accumulate(self, batch):
         values = self._inputs(batch)
         for i, step in enumerate(self._phase.steps):
             combiner = step.combiner
@@ -190,17 +194,22 @@ class AnalyzeDataset(TupleInputMixin, beam.PTransform):
     def expand(self, dataset):
         raw_data, raw_metadata = dataset
         spec = feature_spec_of(raw_metadata)
-        batches = raw_data | "Batch" >> ToRecordBatches(spec, Context.get().desired_batch_size)
+        batches = ConsumerBatches(raw_data, spec, Context.get().desired_batch_size)
         return analyze_batches(batches, spec, self._preprocessing_fn)
 
 
 def analyze_batches(batches, spec: dict, preprocessing_fn):
-    """RecordBatches -> transform_fn = (PCollection[TransformFnArtifact], output metadata)."""
+    """RecordBatches -> transform_fn = (PCollection[TransformFnArtifact], output metadata).
+
+    batches: a function label -> PCollection of RecordBatches (ConsumerBatches), called
+    once per phase.
+    """
     plan = make_plan(trace(preprocessing_fn, spec))
     shards = Context.get().vocabulary_shards
     results = batches.pipeline | "NoResults" >> beam.Create([{}])
     for phase in plan.phases:
-        results = (batches, results) | f"Phase{phase.index}" >> _AnalyzePhase(
+        phase_batches = batches(f"Phase{phase.index}")
+        results = (phase_batches, results) | f"Phase{phase.index}" >> _AnalyzePhase(
             plan, phase.index, shards)
     artifact = results | "Finalize" >> beam.Map(_finalize, plan)
     return artifact, DatasetMetadata(output_spec(plan.graph))

@@ -1,7 +1,9 @@
-"""The PCollection element type: pyarrow RecordBatches, and the boundary for per-row dicts.
+"""The PCollection element types: pyarrow RecordBatches, per-row dicts at the boundary, and
+lazy source splits.
 
 TFT pipelines feed per-row dicts; tft_lite moves RecordBatches. `ToRecordBatches` passes
-batches through and batches dicts once, at the boundary, with Beam's BatchElements.
+batches through, batches dicts once, at the boundary, and reads `SourceSplit`s (the elements
+of a lazy source: see tft_lite/beam/sources.py).
 """
 from __future__ import annotations
 
@@ -16,6 +18,35 @@ from tft_lite.errors import SchemaError
 from tft_lite.ir.schema import FixedLenFeature, VarLenFeature
 
 _ARROW_TYPES = {"float32": pa.float32(), "int64": pa.int64(), "string": pa.binary()}
+
+
+class SourceSplit:
+    """A part of a source (a file, a byte range) that its consumer reads itself.
+
+    `reader.batches(part)` yields the part's RecordBatches; both are small and picklable, so
+    a split costs nothing to ship to a worker, and reading it again costs one parse.
+    """
+
+    __slots__ = ("reader", "part")
+
+    def __init__(self, reader, part):
+        self.reader, self.part = reader, part
+
+    def read(self):
+        """The split's RecordBatches."""
+        return self.reader.batches(self.part)
+
+    def __reduce__(self):
+        return SourceSplit, (self.reader, self.part)
+
+    def __repr__(self):
+        return f"SourceSplit({self.part!r})"
+
+
+def is_lazy(pcoll) -> bool:
+    """Whether a PCollection holds SourceSplits (known from its element type when built)."""
+    element_type = getattr(pcoll, "element_type", None)
+    return isinstance(element_type, type) and issubclass(element_type, SourceSplit)
 
 
 def in_global_window(value) -> WindowedValue:
@@ -79,6 +110,8 @@ class _ToBatch(beam.DoFn):
     def process(self, element):
         if isinstance(element, pa.RecordBatch):
             yield element
+        elif isinstance(element, SourceSplit):
+            yield from element.read()
         elif isinstance(element, pa.Table):
             yield from element.combine_chunks().to_batches()
         elif isinstance(element, dict):
@@ -87,8 +120,8 @@ class _ToBatch(beam.DoFn):
                 yield rows_to_record_batch(self._rows, self._spec)
                 self._rows = []
         else:
-            raise TypeError(f"expected RecordBatch elements (or per-row dicts), got "
-                            f"{type(element).__name__}")
+            raise TypeError(f"expected RecordBatches (or per-row dicts or SourceSplits), "
+                            f"got {type(element).__name__}")
 
     def finish_bundle(self):
         if self._rows:
@@ -98,7 +131,8 @@ class _ToBatch(beam.DoFn):
 
 
 class ToRecordBatches(beam.PTransform):
-    """RecordBatches pass through; per-row dicts are batched once (TFT compatibility)."""
+    """RecordBatches pass through; per-row dicts are batched once (TFT compatibility);
+    SourceSplits are read."""
 
     def __init__(self, feature_spec, desired_batch_size=None):
         super().__init__()
@@ -108,3 +142,33 @@ class ToRecordBatches(beam.PTransform):
     def expand(self, pcoll):
         return pcoll | "ToRecordBatch" >> beam.ParDo(
             _ToBatch(self._spec, self._batch_size)).with_output_types(pa.RecordBatch)
+
+
+def record_batches_of(element):
+    """The RecordBatches of a consumer's element: a RecordBatch, or a SourceSplit read here."""
+    if isinstance(element, SourceSplit):
+        return element.read()
+    return (element,)
+
+
+class ConsumerBatches:
+    """`ConsumerBatches(raw_data, spec)(label)` -> the PCollection one consumer reads, called
+    once per consumer; its elements go through `record_batches_of`.
+
+    Eager data is batched once and shared. Lazy data (SourceSplits) is handed to each consumer
+    as is: the consumer's DoFn reads the split itself. (A separate read step would be fused
+    into the producer's stage by the runner, and its batches kept for the consumer, which
+    has to wait for an analysis result.)
+    """
+
+    def __init__(self, raw_data, spec: dict, batch_size=None):
+        self.pipeline = raw_data.pipeline
+        self._raw, self._spec, self._batch_size = raw_data, spec, batch_size
+        self._shared = None
+
+    def __call__(self, label: str):
+        if is_lazy(self._raw):
+            return self._raw
+        if self._shared is None:
+            self._shared = self._raw | "Batch" >> ToRecordBatches(self._spec, self._batch_size)
+        return self._shared

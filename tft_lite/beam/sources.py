@@ -6,6 +6,12 @@ read one big file. A malformed row raises an error naming the file and line; wit
 errors="dead_letter" it goes to a second output instead, counted by the Beam counter
 `tft_lite/<source>_dead_letters`. Nothing is dropped silently.
 
+Each source can also run lazily (`lazy=True`): its elements are then `SourceSplit`s, small
+descriptions of a part of the input (a file, a byte range) that every tft_lite consumer reads
+itself. The analysis phases and the transform then each re-read the input instead of keeping
+the parsed batches between them, so memory does not grow with the data and nothing but the
+split descriptions moves between workers (see docs/beam.md).
+
 Limit: CSV splitting assumes no newline inside a quoted field (pass block_size=None to read
 each file whole when your data has them).
 """
@@ -21,12 +27,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from tft_lite.beam.batches import SourceSplit
 from tft_lite.beam.metadata import feature_spec_of
 from tft_lite.errors import TftLiteError
 from tft_lite.io.example import decode_examples
 from tft_lite.io.tfrecord import ReadStats, expand_paths, read_tfrecord_batches
 
 DEAD_LETTER = "dead_letter"
+_BATCH_ROWS = 65_536
+_CSV_TYPES = {"int64": pa.int64(), "float32": pa.float32()}
 _NUMERIC_PATTERNS = {
     "int64": r"^\s*[-+]?\d+\s*$",
     "float32": r"(?i)^\s*[-+]?((\d+\.?\d*|\.\d+)(e[-+]?\d+)?|inf|infinity|nan)\s*$",
@@ -99,26 +108,46 @@ def _line_of_offset(path: str, offset: int) -> int:
     return count + 1
 
 
-class _ReadCsvRange(beam.DoFn):
+class _CsvReader:
+    """Parses one byte range of a CSV file into a typed Table (picklable, no Beam)."""
+
     def __init__(self, column_names, delimiter, spec, errors):
         self._names, self._delimiter = column_names, delimiter
         self._spec, self._errors = spec, errors
-        self._dead = beam.metrics.Metrics.counter("tft_lite", "csv_dead_letters")
 
-    def process(self, r: _CsvRange):
+    def read(self, r: _CsvRange) -> tuple:
+        """(typed table or None, dead letters); errors="raise" raises on the first bad row."""
         data, start = _range_bytes(r)
         if not data.strip():
-            return
-        line_base = _line_of_offset(r.path, start)
-        lines = _nonempty_line_numbers(data, line_base)
+            return None, []
+        table = self._parse_typed(data)
+        if table is not None:
+            return table, []
+        lines = _LineIndex(r.path, start, data)
         bad_rows = []
         table = self._parse(data, r.path, lines, bad_rows)
         table, bad_values = self._convert(table, r.path, lines, bad_rows)
-        for dead in bad_rows + bad_values:
-            self._dead.inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead)
-        for batch in table.to_batches(max_chunksize=65_536):
-            yield batch
+        return table, bad_rows + bad_values
+
+    def _parse_typed(self, data):
+        """The fast path: pyarrow converts each column to its type while parsing. Any bad row
+        or value makes it give up (None); the checked path below then finds and names it."""
+        types = {name: _CSV_TYPES.get(self._spec[name].dtype, pa.binary())
+                 if name in self._spec else pa.string() for name in self._names}
+        read = pacsv.ReadOptions(column_names=self._names, use_threads=False,
+                                 block_size=max(len(data) + 1, 1 << 20))
+        convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True)
+        try:
+            return pacsv.read_csv(io.BytesIO(data), read_options=read, convert_options=convert,
+                                  parse_options=pacsv.ParseOptions(delimiter=self._delimiter))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+
+    def batches(self, r: _CsvRange):
+        """The range's RecordBatches without its bad rows (reported by the dead-letter pass)."""
+        table, _ = self.read(r)
+        if table is not None:
+            yield from table.to_batches(max_chunksize=_BATCH_ROWS)
 
     def _parse(self, data, path, lines, bad_rows) -> pa.Table:
         """All columns as strings; rows with a wrong field count raise or become dead letters."""
@@ -147,9 +176,6 @@ class _ReadCsvRange(beam.DoFn):
 
     def _convert(self, table, path, lines, bad_rows):
         """String columns -> the spec's types; invalid numbers raise or go to dead letters."""
-        skipped = {d.line for d in bad_rows}
-        row_lines = np.array([n for n in lines.numbers if n not in skipped], np.int64) \
-            if skipped else lines.numbers
         bad = np.zeros(table.num_rows, bool)
         reasons = {}
         for name, spec in self._spec.items():
@@ -165,6 +191,8 @@ class _ReadCsvRange(beam.DoFn):
                 bad |= ~ok
         dead = []
         if bad.any():
+            skipped = {d.line for d in bad_rows}
+            row_lines = np.array([n for n in lines.numbers if n not in skipped], np.int64)
             first = int(np.flatnonzero(bad)[0])
             if self._errors != DEAD_LETTER:
                 raise CsvError(f"{path}, line {row_lines[first]}: {reasons[first]}")
@@ -174,12 +202,57 @@ class _ReadCsvRange(beam.DoFn):
         return _cast(table, self._spec), dead
 
 
-class _Lines(NamedTuple):
-    base: int
-    numbers: np.ndarray  # 1-based file line numbers of the non-empty lines, in order
+class _ReadCsvRange(beam.DoFn):
+    """Ranges -> RecordBatches, and dead letters to the DEAD_LETTER output (counted)."""
+
+    def __init__(self, reader: _CsvReader):
+        self._reader = reader
+        self._dead = beam.metrics.Metrics.counter("tft_lite", "csv_dead_letters")
+
+    def process(self, r: _CsvRange):
+        table, dead = self._reader.read(r)
+        for letter in dead:
+            self._dead.inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
+        if table is not None:
+            yield from table.to_batches(max_chunksize=_BATCH_ROWS)
 
 
-def _nonempty_line_numbers(data: bytes, base: int) -> _Lines:
+class _CsvDeadLetters(beam.DoFn):
+    """Lazy mode's one reporting pass: a split's dead letters (counted), no batches."""
+
+    def __init__(self):
+        self._dead = beam.metrics.Metrics.counter("tft_lite", "csv_dead_letters")
+
+    def process(self, split: SourceSplit):
+        _, dead = split.reader.read(split.part)
+        for letter in dead:
+            self._dead.inc()
+            yield letter
+
+
+class _LineIndex:
+    """File line numbers of a range's rows, computed only when an error needs them (counting
+    the newlines before a range reads the file up to it)."""
+
+    def __init__(self, path: str, start: int, data: bytes):
+        self._path, self._start, self._data = path, start, data
+        self._base = None
+
+    @property
+    def base(self) -> int:
+        """1-based line number of the range's first line."""
+        if self._base is None:
+            self._base = _line_of_offset(self._path, self._start)
+        return self._base
+
+    @property
+    def numbers(self) -> np.ndarray:
+        """1-based file line numbers of the non-empty lines, in order."""
+        return _nonempty_line_numbers(self._data, self.base)
+
+
+def _nonempty_line_numbers(data: bytes, base: int) -> np.ndarray:
     buf = np.frombuffer(data, np.uint8)
     ends = np.flatnonzero(buf == 10)
     starts = np.concatenate([[0], ends + 1])[:len(ends) + (0 if data.endswith(b"\n") else 1)]
@@ -189,7 +262,7 @@ def _nonempty_line_numbers(data: bytes, base: int) -> _Lines:
     if is_cr.any():  # a lone "\r" is an empty line too
         is_cr &= buf[np.minimum(starts, len(buf) - 1)] == 13
     nonempty = (lengths > 0) & ~is_cr
-    return _Lines(base, base + np.flatnonzero(nonempty).astype(np.int64))
+    return base + np.flatnonzero(nonempty).astype(np.int64)
 
 
 def _cast(table: pa.Table, spec: dict) -> pa.Table:
@@ -220,30 +293,45 @@ class ReadCsv(beam.PTransform):
       errors: "raise" (default) or "dead_letter": then the result is (batches, dead_letters),
         dead letters being DeadLetter(path, line, reason, text).
       block_size: bytes per split of a file (None: whole files).
+      lazy: emit `SourceSplit`s (byte ranges each consumer reads) instead of RecordBatches;
+        see the module docstring. With errors="dead_letter" one extra pass reports the dead
+        letters and every read skips those rows.
     """
 
     def __init__(self, file_pattern, column_names=None, header=True, delimiter=",",
-                 schema=None, errors="raise", block_size=32 << 20):
+                 schema=None, errors="raise", block_size=32 << 20, lazy=False):
         super().__init__()
-        if errors not in ("raise", DEAD_LETTER):
-            raise ValueError(f"errors must be 'raise' or 'dead_letter', got {errors!r}")
+        _check_errors(errors)
         self._files = expand_paths(file_pattern)
-        self._header, self._delimiter = header, delimiter
-        self._spec = feature_spec_of(schema) if schema is not None else {}
-        self._errors, self._block_size = errors, block_size
+        self._errors, self._lazy = errors, lazy
         self._ranges = [r for f in self._files for r in _csv_ranges(f, block_size, header)]
-        self._names = list(column_names) if column_names else _header_names(
-            self._files[0], delimiter)
+        names = list(column_names) if column_names else _header_names(self._files[0],
+                                                                       delimiter)
+        spec = feature_spec_of(schema) if schema is not None else {}
+        self._reader = _CsvReader(names, delimiter, spec, errors)
 
     def expand(self, pbegin):
-        ranges = (pbegin | "Ranges" >> beam.Create(self._ranges)
-                  | "Spread" >> beam.Reshuffle())
-        result = ranges | "Parse" >> beam.ParDo(
-            _ReadCsvRange(self._names, self._delimiter, self._spec, self._errors)
-        ).with_outputs(DEAD_LETTER, main="batches")
+        if self._lazy:
+            splits = _spread(pbegin, [SourceSplit(self._reader, r) for r in self._ranges])
+            if self._errors == DEAD_LETTER:
+                return splits, splits | "DeadLetters" >> beam.ParDo(_CsvDeadLetters())
+            return splits
+        ranges = _spread(pbegin, self._ranges)
+        result = ranges | "Parse" >> beam.ParDo(_ReadCsvRange(self._reader)).with_outputs(
+            DEAD_LETTER, main="batches")
         if self._errors == DEAD_LETTER:
             return result.batches, result[DEAD_LETTER]
         return result.batches
+
+
+def _check_errors(errors):
+    if errors not in ("raise", DEAD_LETTER):
+        raise ValueError(f"errors must be 'raise' or 'dead_letter', got {errors!r}")
+
+
+def _spread(pbegin, elements: list):
+    """The elements as a PCollection, reshuffled so that workers share them."""
+    return pbegin | "Splits" >> beam.Create(elements) | "Spread" >> beam.Reshuffle()
 
 
 def _header_names(path: str, delimiter: str) -> list:
@@ -260,42 +348,89 @@ def _header_names(path: str, delimiter: str) -> list:
 
 # --- Parquet -----------------------------------------------------------------------------
 
+class _ParquetReader:
+    """One Parquet file -> RecordBatches, row groups streamed (picklable, no Beam)."""
+
+    def batches(self, path):
+        import pyarrow.parquet as pq
+        yield from pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS)
+
+
 class _ReadParquetFile(beam.DoFn):
     def process(self, path):
-        import pyarrow.parquet as pq
-        yield from pq.ParquetFile(path).iter_batches(batch_size=65_536)
+        yield from _ParquetReader().batches(path)
 
 
 class ReadParquet(beam.PTransform):
-    """Parquet files -> RecordBatches (one file per element; row groups streamed)."""
+    """Parquet files -> RecordBatches (one file per element; row groups streamed).
 
-    def __init__(self, file_pattern):
+    lazy: emit one `SourceSplit` per file instead (see the module docstring).
+    """
+
+    def __init__(self, file_pattern, lazy=False):
         super().__init__()
         self._files = expand_paths(file_pattern)
+        self._lazy = lazy
 
     def expand(self, pbegin):
-        return (pbegin | "Files" >> beam.Create(self._files) | "Spread" >> beam.Reshuffle()
-                | "Read" >> beam.ParDo(_ReadParquetFile()))
+        if self._lazy:
+            return _spread(pbegin, [SourceSplit(_ParquetReader(), f) for f in self._files])
+        return _spread(pbegin, self._files) | "Read" >> beam.ParDo(_ReadParquetFile())
 
 
 # --- TFRecord ----------------------------------------------------------------------------
 
-class _ReadTFRecordFile(beam.DoFn):
+class _TFRecordReader:
+    """One TFRecord file of Examples -> RecordBatches (picklable, no Beam)."""
+
     def __init__(self, spec, compression_type, errors):
         self._spec, self._compression, self._errors = spec, compression_type, errors
-        self._dead = beam.metrics.Metrics.counter("tft_lite", "tfrecord_dead_letters")
 
-    def process(self, path):
-        stats = ReadStats()
+    def read(self, path, stats: ReadStats):
+        """Yields RecordBatches; corrupt records raise, or are skipped into `stats`."""
         for records in read_tfrecord_batches(path, self._compression,
                                              skip_corrupt=self._errors == DEAD_LETTER,
                                              stats=stats):
             columns = decode_examples(records, self._spec, path=path)
             yield _columns_to_batch(columns, self._spec)
-        for error in stats.errors:
+
+    def batches(self, path):
+        """The file's RecordBatches without corrupt records (reported by the dead-letter pass)."""
+        yield from self.read(path, ReadStats())
+
+    @staticmethod
+    def dead_letters(path, stats: ReadStats) -> list:
+        return [DeadLetter(path, error.record_index or -1, str(error), "")
+                for error in stats.errors]
+
+
+class _ReadTFRecordFile(beam.DoFn):
+    def __init__(self, reader: _TFRecordReader):
+        self._reader = reader
+        self._dead = beam.metrics.Metrics.counter("tft_lite", "tfrecord_dead_letters")
+
+    def process(self, path):
+        stats = ReadStats()
+        yield from self._reader.read(path, stats)
+        for letter in self._reader.dead_letters(path, stats):
             self._dead.inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, DeadLetter(
-                path, error.record_index or -1, str(error), ""))
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
+
+
+class _TFRecordDeadLetters(beam.DoFn):
+    """Lazy mode's one reporting pass: a file's corrupt records (counted), no batches."""
+
+    def __init__(self):
+        self._dead = beam.metrics.Metrics.counter("tft_lite", "tfrecord_dead_letters")
+
+    def process(self, split: SourceSplit):
+        stats = ReadStats()
+        for _ in read_tfrecord_batches(split.part, split.reader._compression,
+                                       skip_corrupt=True, stats=stats):
+            pass
+        for letter in split.reader.dead_letters(split.part, stats):
+            self._dead.inc()
+            yield letter
 
 
 def _columns_to_batch(columns: dict, spec: dict) -> pa.RecordBatch:
@@ -319,23 +454,30 @@ class ReadTFRecord(beam.PTransform):
 
     A corrupt file raises CorruptRecordError (file, record, offset); with
     errors="dead_letter" corrupt records are skipped, counted and returned as dead letters:
-    the result is then (batches, dead_letters).
+    the result is then (batches, dead_letters). lazy: emit one `SourceSplit` per file
+    instead (see the module docstring).
     """
 
-    def __init__(self, file_pattern, feature_spec, compression_type="auto", errors="raise"):
+    def __init__(self, file_pattern, feature_spec, compression_type="auto", errors="raise",
+                 lazy=False):
         super().__init__()
+        _check_errors(errors)
         self._files = expand_paths(file_pattern)
-        self._spec = feature_spec_of(feature_spec)
-        self._compression, self._errors = compression_type, errors
+        self._reader = _TFRecordReader(feature_spec_of(feature_spec), compression_type,
+                                       errors)
+        self._errors, self._lazy = errors, lazy
 
     def expand(self, pbegin):
-        result = (pbegin | "Files" >> beam.Create(self._files) | "Spread" >> beam.Reshuffle()
-                  | "Read" >> beam.ParDo(_ReadTFRecordFile(self._spec, self._compression,
-                                                           self._errors)
-                                         ).with_outputs(DEAD_LETTER, main="batches"))
+        if self._lazy:
+            splits = _spread(pbegin, [SourceSplit(self._reader, f) for f in self._files])
+            if self._errors == DEAD_LETTER:
+                return splits, splits | "DeadLetters" >> beam.ParDo(_TFRecordDeadLetters())
+            return splits
+        result = _spread(pbegin, self._files) | "Read" >> beam.ParDo(
+            _ReadTFRecordFile(self._reader)).with_outputs(DEAD_LETTER, main="batches")
         if self._errors == DEAD_LETTER:
             return result.batches, result[DEAD_LETTER]
         return result.batches
 
 
-__all__ = ["CsvError", "DeadLetter", "ReadCsv", "ReadParquet", "ReadTFRecord"]
+__all__ = ["CsvError", "DeadLetter", "ReadCsv", "ReadParquet", "ReadTFRecord", "SourceSplit"]

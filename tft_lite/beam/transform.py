@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from tft_lite.beam.analyze import analyze_batches
-from tft_lite.beam.batches import ToRecordBatches
+from tft_lite.beam.batches import ConsumerBatches, record_batches_of
 from tft_lite.beam.context import Context
 from tft_lite.beam.metadata import TupleInputMixin, feature_spec_of
 from tft_lite.ir.serialize import graph_from_bytes
@@ -71,13 +71,14 @@ class _TransformBatches(beam.DoFn):
         self._artifact_id = None
         self._metadata = None
 
-    def process(self, batch, artifact):
+    def process(self, element, artifact):
         if self._graph is None or self._artifact_id != id(artifact):
             self._graph = transform_graph_of(artifact)
             self._artifact_id = id(artifact)
             self._metadata = {ARTIFACT_KEY: artifact_digest(artifact).encode("ascii")}
-        out = outputs_to_record_batch(self._graph.transform(batch))
-        yield out.replace_schema_metadata(self._metadata)
+        for batch in record_batches_of(element):
+            out = outputs_to_record_batch(self._graph.transform(batch))
+            yield out.replace_schema_metadata(self._metadata)
 
 
 class TransformDataset(TupleInputMixin, beam.PTransform):
@@ -91,8 +92,8 @@ class TransformDataset(TupleInputMixin, beam.PTransform):
     def expand(self, inputs):
         (raw_data, raw_metadata), transform_fn = inputs
         spec = feature_spec_of(raw_metadata)
-        batches = raw_data | "Batch" >> ToRecordBatches(spec, Context.get().desired_batch_size)
-        return transform_batches(batches, transform_fn, self._exclude)
+        batches = ConsumerBatches(raw_data, spec, Context.get().desired_batch_size)
+        return transform_batches(batches("Transform"), transform_fn, self._exclude)
 
 
 def transform_batches(batches, transform_fn, exclude=None):
@@ -118,6 +119,6 @@ class AnalyzeAndTransformDataset(TupleInputMixin, beam.PTransform):
     def expand(self, dataset):
         raw_data, raw_metadata = dataset
         spec = feature_spec_of(raw_metadata)
-        batches = raw_data | "Batch" >> ToRecordBatches(spec, Context.get().desired_batch_size)
+        batches = ConsumerBatches(raw_data, spec, Context.get().desired_batch_size)
         transform_fn = analyze_batches(batches, spec, self._preprocessing_fn)
-        return transform_batches(batches, transform_fn), transform_fn
+        return transform_batches(batches("Transform"), transform_fn), transform_fn
