@@ -1,9 +1,9 @@
 """tft_lite: TensorFlow Transform without TensorFlow.
 
-Two small C extensions make the hot paths fast: the columnar Example codec
-(tft_lite/io/_codec.c) and the vocabulary hash table (tft_lite/kernels/_lookup.c). Both are
-optional: if the compiler is missing the build carries on and tft_lite uses pure-Python
-twins, which give identical results (tests check both paths against each other).
+Two small C extensions make the hot paths fast: the columnar Example codec and TFRecord
+framing (tft_lite/io/_codec.c) and the vocabulary hash table (tft_lite/kernels/_lookup.c).
+Both are optional: if the compiler is missing the build carries on and tft_lite uses
+pure-Python twins, which give identical results (tests check both paths against each other).
 """
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
@@ -45,7 +45,8 @@ setup(
         "numpy>=1.24",
         "pyarrow>=14",
         "protobuf>=4.21",
-        "google-crc32c>=1.5",
+        "google-crc32c>=1.5",  # CRC32C of the pure-Python TFRecord framing
+        "isal>=1.6",  # ISA-L deflate: TFRecordWriter's fast compression levels 0-3
         "pyfarmhash>=0.4",  # FarmHash Fingerprint64: TF's to_hash_bucket_fast and OOV buckets
         "siphash24>=1.0",  # SipHash-2-4: TF's to_hash_bucket_strong (hash_strings with key)
     ],
