@@ -46,7 +46,7 @@ setup(
         "pyarrow>=14",
         "protobuf>=4.21",
         "google-crc32c>=1.5",  # CRC32C of the pure-Python TFRecord framing
-        "isal>=1.6",  # ISA-L deflate: TFRecordWriter's fast compression levels 0-3
+        "isal>=1.6",  # ISA-L deflate: fast compression levels 1-3
         "pyfarmhash>=0.4",  # FarmHash Fingerprint64: TF's to_hash_bucket_fast and OOV buckets
         "siphash24>=1.0",  # SipHash-2-4: TF's to_hash_bucket_strong (hash_strings with key)
     ],

@@ -58,7 +58,8 @@ def preprocessing_fn(inputs):
 def build(pipeline, input_csv: str, output_dir: str):
     """Adds the read → analyze+transform → write steps to `pipeline`."""
     import tft_lite.beam as tft_beam
-    raw = pipeline | "ReadCsv" >> tft_beam.ReadCsv(input_csv, schema=RAW_FEATURE_SPEC)
+    # lazy: each pass re-reads its byte ranges of the CSV instead of keeping parsed batches
+    raw = pipeline | "ReadCsv" >> tft_beam.ReadCsv(input_csv, schema=RAW_FEATURE_SPEC, lazy=True)
     raw_metadata = tft_beam.DatasetMetadata.from_feature_spec(RAW_FEATURE_SPEC)
     with tft_beam.Context(temp_dir=os.path.join(output_dir, "tmp")):
         transformed, transform_fn = (

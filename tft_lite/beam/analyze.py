@@ -12,8 +12,8 @@ The plan (tft_lite/plan.py) groups analyzers into phases; for each phase:
      `top_k` (every occurrence of a token is in one shard, so this is exact), and a second
      CombinePerKey per analyzer merges shard results and extracts the output; top_k never
      pulls all distinct tokens to one worker.
-  4. The phase's results join the results of earlier phases in a singleton dict, the side
-     input of the next phase.
+  4. The phase's results, (analyzer node index, result) pairs, reach every later phase and
+     the final binding as AsDict side inputs.
 
 Finally the results are bound into the data-only graph; the transform_fn PCollection holds
 one `TransformFnArtifact`: the serialized graph bytes and the asset files' bytes. Every
@@ -58,10 +58,11 @@ class _AccumulatePhase(beam.DoFn):
         self._shards = vocabulary_shards
         self._inputs = None
 
-    def process(self, element, results):
+    def process(self, element, *earlier):
         if self._inputs is None:
+            results = _results_of(self._plan, self._phase.index, earlier)
             self._inputs = phase_inputs(self._plan, self._phase.index, results)
-        for batch in record_batches_of(element):
+        for batch in record_batches_of(element, self._inputs.required_features):
             yield from self._accumulate(batch)
 
     def _accumulate(self, batch):
@@ -138,44 +139,50 @@ def _prune_shard(keyed, combiners):
     return index, (index, accumulator, 0)
 
 
-def _phase_results(phase_dict, previous, steps):
-    """Earlier results plus this phase's, keyed by analyzer node index; empty data gives
-    each combiner's result on an empty accumulator (TFT's defaults)."""
-    results = dict(previous)
-    for i, step in enumerate(steps):
-        if i in phase_dict:
-            results[step.node_index] = phase_dict[i]
-        else:
-            empty = step.combiner.create_accumulator()
-            results[step.node_index] = step.combiner.extract_output(empty)
+def _results_of(plan, phases: int, dicts) -> dict:
+    """The results of the first `phases` phases, keyed by analyzer node index, from the
+    phases' result dicts; an analyzer that saw no data gets its combiner's result on an empty
+    accumulator (TFT's defaults)."""
+    results = {}
+    for d in dicts:
+        results.update(d)
+    for phase in plan.phases[:phases]:
+        for step in phase.steps:
+            if step.node_index not in results:
+                empty = step.combiner.create_accumulator()
+                results[step.node_index] = step.combiner.extract_output(empty)
     return results
 
 
-def _finalize(results, plan) -> TransformFnArtifact:
-    graph, assets = finalize(plan, results)
+def _finalize(_, plan, *dicts) -> TransformFnArtifact:
+    graph, assets = finalize(plan, _results_of(plan, len(plan.phases), dicts))
     return TransformFnArtifact(graph_to_bytes(graph), dict(assets))
 
 
 class _AnalyzePhase(beam.PTransform):
-    def __init__(self, plan, phase_index, shards):
+    """Batches -> (analyzer node index, result) for each analyzer of one phase.
+
+    Earlier phases' results arrive as AsDict side inputs of their keyed PCollections (no
+    singleton dict is rebuilt and re-encoded at each phase: vocabularies are large).
+    """
+
+    def __init__(self, plan, phase_index, shards, earlier):
         super().__init__()
         self._plan, self._index, self._shards = plan, phase_index, shards
+        self._earlier = earlier
 
-    def expand(self, inputs):
-        batches, results = inputs
+    def expand(self, batches):
         steps = self._plan.phases[self._index].steps
         combiners = [step.combiner for step in steps]
-        phase_dict = (
+        side_inputs = [beam.pvalue.AsDict(e) for e in self._earlier]
+        return (
             batches
-            | "Accumulate" >> beam.ParDo(_AccumulatePhase(self._plan, self._index,
-                                                          self._shards),
-                                         results=beam.pvalue.AsSingleton(results))
+            | "Accumulate" >> beam.ParDo(
+                _AccumulatePhase(self._plan, self._index, self._shards), *side_inputs)
             | "MergePerShard" >> beam.CombinePerKey(_MergeAccumulators(combiners))
             | "PruneShards" >> beam.Map(_prune_shard, combiners)
             | "MergeShards" >> beam.CombinePerKey(_MergeShards(combiners))
-            | "ToDict" >> beam.combiners.ToDict())
-        return phase_dict | "WithEarlier" >> beam.Map(
-            _phase_results, previous=beam.pvalue.AsSingleton(results), steps=steps)
+            | "ByNode" >> beam.MapTuple(lambda i, result: (steps[i].node_index, result)))
 
 
 class AnalyzeDataset(TupleInputMixin, beam.PTransform):
@@ -206,10 +213,11 @@ def analyze_batches(batches, spec: dict, preprocessing_fn):
     """
     plan = make_plan(trace(preprocessing_fn, spec))
     shards = Context.get().vocabulary_shards
-    results = batches.pipeline | "NoResults" >> beam.Create([{}])
+    phase_results = []  # per phase: PCollection of (analyzer node index, result)
     for phase in plan.phases:
-        phase_batches = batches(f"Phase{phase.index}")
-        results = (phase_batches, results) | f"Phase{phase.index}" >> _AnalyzePhase(
-            plan, phase.index, shards)
-    artifact = results | "Finalize" >> beam.Map(_finalize, plan)
+        phase_results.append(batches(f"Phase{phase.index}") | f"Phase{phase.index}" >>
+                             _AnalyzePhase(plan, phase.index, shards, list(phase_results)))
+    artifact = (batches.pipeline | "FinalizeTrigger" >> beam.Create([None])
+                | "Finalize" >> beam.Map(_finalize, plan,
+                                         *[beam.pvalue.AsDict(r) for r in phase_results]))
     return artifact, DatasetMetadata(output_spec(plan.graph))

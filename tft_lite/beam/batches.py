@@ -32,9 +32,10 @@ class SourceSplit:
     def __init__(self, reader, part):
         self.reader, self.part = reader, part
 
-    def read(self):
-        """The split's RecordBatches."""
-        return self.reader.batches(self.part)
+    def read(self, columns=None):
+        """The split's RecordBatches; `columns` (names) may restrict them to what a consumer
+        needs, which readers use to skip converting the rest."""
+        return self.reader.batches(self.part, columns)
 
     def __reduce__(self):
         return SourceSplit, (self.reader, self.part)
@@ -144,10 +145,11 @@ class ToRecordBatches(beam.PTransform):
             _ToBatch(self._spec, self._batch_size)).with_output_types(pa.RecordBatch)
 
 
-def record_batches_of(element):
-    """The RecordBatches of a consumer's element: a RecordBatch, or a SourceSplit read here."""
+def record_batches_of(element, columns=None):
+    """The RecordBatches of a consumer's element: a RecordBatch, or a SourceSplit read here
+    (only `columns`, when given)."""
     if isinstance(element, SourceSplit):
-        return element.read()
+        return element.read(columns)
     return (element,)
 
 
@@ -156,7 +158,7 @@ class ConsumerBatches:
     once per consumer; its elements go through `record_batches_of`.
 
     Eager data is batched once and shared. Lazy data (SourceSplits) is handed to each consumer
-    as is: the consumer's DoFn reads the split itself. (A separate read step would be fused
+    (reshuffled): the consumer's DoFn reads the split itself. (A separate read step would be fused
     into the producer's stage by the runner, and its batches kept for the consumer, which
     has to wait for an analysis result.)
     """
@@ -168,7 +170,10 @@ class ConsumerBatches:
 
     def __call__(self, label: str):
         if is_lazy(self._raw):
-            return self._raw
+            # Its own reshuffle per consumer: runners split a grouped input evenly across
+            # workers, while a PCollection read by several stages may reach a stage as one
+            # chunk that only one worker gets (FnApiRunner's ListBuffer.partition).
+            return self._raw | f"Spread{label}" >> beam.Reshuffle()
         if self._shared is None:
             self._shared = self._raw | "Batch" >> ToRecordBatches(self._spec, self._batch_size)
         return self._shared

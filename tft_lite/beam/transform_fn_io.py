@@ -14,8 +14,9 @@ import apache_beam as beam
 
 from tft_lite.beam.analyze import TransformFnArtifact
 from tft_lite.beam.metadata import TupleInputMixin, DatasetMetadata, feature_spec_of
-from tft_lite.beam.sinks import (_SUFFIXES, _TempShards, check_digests, commit_shards,
-                                 temp_dir_for, write_schema_beside)
+from tft_lite.beam.sinks import (_SUFFIXES, DEFAULT_COMPRESSION_LEVEL, _TempShards,
+                                 check_digests, commit_shards, temp_dir_for,
+                                 write_schema_beside)
 from tft_lite.beam.transform import artifact_digest, transform_graph_of
 from tft_lite.ir.schema import schema_from_json
 from tft_lite.ir.serialize import graph_to_bytes
@@ -84,7 +85,7 @@ class WriteTransformOutput(TupleInputMixin, beam.PTransform):
     """
 
     def __init__(self, output_dir, file_prefix="transformed", num_shards=None,
-                 compression="GZIP", compression_level=None):
+                 compression="GZIP", compression_level=DEFAULT_COMPRESSION_LEVEL):
         super().__init__()
         self._level = compression_level
         self._output_dir = os.fspath(output_dir)
