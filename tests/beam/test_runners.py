@@ -3,15 +3,19 @@ environment, and with EXTERNAL SDK workers from a worker pool (the protocol Data
 and Spark workers speak). Graph bytes and output records must equal the in-process run."""
 from __future__ import annotations
 
+import collections
 import os
 import socket
 import subprocess
 import sys
 import time
 
+import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests.beam import test_pipeline as tp
+from tft_lite.beam.batches import in_global_window
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -103,38 +107,97 @@ if __name__ == "__main__":
     client = Client(cluster)
     try:
         tp.analyze_and_write(sys.argv[1], tp.no_quantiles_fn,
-                             "--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
+                             "--runner=tft_lite.beam.dask_runner.DaskRunner",
                              "--dask_client_address=" + cluster.scheduler_address,
-                             "--dask_npartitions=4")
+                             "--dask_npartitions=4", lazy=sys.argv[2] == "lazy",
+                             block_size=200_000)
     finally:
         client.close()
         cluster.close()
 """
 
 
-def test_dask_runner_with_two_worker_processes(tmp_path, no_quantiles_run):
-    """Beam 2.77's DaskRunner computes only the pipeline's last leaf, and it re-evaluates side
-    inputs with receiver state that leaks between evaluations (apache_beam/runners/dask/
-    transform_evaluator.py: OneReceiver.values is never cleared), so the transform step can
-    see different analyzer results than the commit. tft_lite must then fail loudly and
-    commit nothing; if the runner gets it right, every output must exist and be identical."""
+@pytest.mark.parametrize("source", ["eager", "lazy"])
+def test_dask_runner_with_two_worker_processes(tmp_path, no_quantiles_run, source):
+    """tft_lite's DaskRunner (Beam's with its ParDo translation fixed) on a LocalCluster with
+    2 worker processes: 200 kB blocks make 8 CSV ranges in 4 partitions. Beam 2.77's own
+    DaskRunner fails this run (eager source) with InconsistentRunError (docs/runners.md)."""
     script = tmp_path / "run_dask.py"
     script.write_text(DASK_SCRIPT)
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=ROOT)
-    result = subprocess.run([sys.executable, str(script), str(out)], cwd=ROOT, env=env,
-                            timeout=300, capture_output=True, text=True)
-    if result.returncode != 0:
-        assert "InconsistentRunError" in result.stderr, result.stderr[-3000:]
-        visible = [f for f in os.listdir(out)] if out.exists() else []
-        assert not [f for f in visible if not f.startswith(".")], visible
-        return
+    result = subprocess.run([sys.executable, str(script), str(out), source], cwd=ROOT,
+                            env=env, timeout=300, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(os.listdir(out)) == sorted(os.listdir(no_quantiles_run))
     assert tp.graph_bytes(out) == tp.graph_bytes(no_quantiles_run)
     assert tp.records(out) == tp.records(no_quantiles_run)
     for name in ("schema.json", "schema.pbtxt"):
         assert (out / "transformed_metadata" / name).read_bytes() == (
             no_quantiles_run / "transformed_metadata" / name).read_bytes()
+
+
+class _CountBundle(beam.DoFn):
+    """Yields each element, and its bundle's size from finish_bundle."""
+
+    def start_bundle(self):
+        self.n = 0
+
+    def process(self, x):
+        self.n += 1
+        yield x
+
+    def finish_bundle(self):
+        yield in_global_window(("bundle", self.n))
+
+
+class _Split(beam.DoFn):
+    def process(self, x):
+        yield beam.pvalue.TaggedOutput("bad", x) if x % 3 == 0 else x
+
+
+def _dask_outputs(runner, address, build):
+    """Runs build(Create(range(10)) in 4 partitions); returns the last bag's elements."""
+    pipeline = beam.Pipeline(options=PipelineOptions([
+        f"--runner={runner}", f"--dask_client_address={address}", "--dask_npartitions=4"]))
+    build(pipeline | beam.Create(list(range(10))))
+    result = pipeline.run()
+    try:
+        result.wait_until_finish()
+        return collections.Counter(
+            repr(x) for part in result.client.gather(result.futures) for x in part)
+    finally:
+        result.client.close()
+
+
+def _count_bundles(numbers):
+    numbers | beam.ParDo(_CountBundle())
+
+
+def _split(numbers):
+    good, bad = numbers | beam.ParDo(_Split()).with_outputs("bad", main="good")
+    ((good | "Good" >> beam.Map(lambda x, bad: (x, sorted(bad)), bad=beam.pvalue.AsList(bad)),
+      bad | "Bad" >> beam.Map(lambda x: ("bad", x))) | beam.Flatten())
+
+
+def test_dask_runner_fixes_shared_receivers_finish_bundle_and_tags():
+    """Partitions run in one process (threads): Beam's ParDo op shares one receiver list
+    between them and returns earlier partitions' outputs again; ours returns each element
+    once, plus the finish_bundle outputs Beam's op drops, and routes tagged outputs."""
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+    ours = "tft_lite.beam.dask_runner.DaskRunner"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert _dask_outputs(ours, address, _count_bundles) == collections.Counter(
+            map(repr, [*range(10), *[("bundle", 3)] * 3, ("bundle", 1)]))
+        beams = _dask_outputs("apache_beam.runners.dask.dask_runner.DaskRunner", address,
+                              _count_bundles)
+        assert sum(beams[repr(x)] for x in range(10)) > 10  # Beam's op duplicates elements
+        assert _dask_outputs(ours, address, _split) == collections.Counter(map(repr, [
+            *[(x, [0, 3, 6, 9]) for x in (1, 2, 4, 5, 7, 8)], *[("bad", x) for x in (0, 3, 6, 9)]
+        ]))
 
 
 def test_commit_refuses_shards_from_another_transform_fn():
