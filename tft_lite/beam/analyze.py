@@ -28,7 +28,7 @@ from typing import NamedTuple
 import apache_beam as beam
 
 from tft_lite.analyzers.vocabulary import VocabularyCombiner
-from tft_lite.beam.batches import ConsumerBatches, record_batches_of
+from tft_lite.beam.batches import ConsumerBatches, in_global_window, record_batches_of
 from tft_lite.beam.context import Context
 from tft_lite.beam.metadata import TupleInputMixin, DatasetMetadata, feature_spec_of
 from tft_lite.ir.serialize import graph_to_bytes
@@ -45,11 +45,12 @@ class TransformFnArtifact(NamedTuple):
 
 
 class _AccumulatePhase(beam.DoFn):
-    """Each batch's analyzer inputs -> one partial accumulator per analyzer (per shard).
+    """A bundle's analyzer inputs -> one partial accumulator per analyzer (per shard).
 
-    Partials are emitted from process(), not finish_bundle(): Beam 2.77's DaskRunner drops
-    what a DoFn with side inputs yields in finish_bundle (tests/beam/test_runners.py). The
-    per-bundle pre-aggregation is the runner's combiner lifting of the CombinePerKey below.
+    Each batch is added to the bundle's accumulator of each analyzer; finish_bundle emits
+    them, a vocabulary's cut once into hash shards of its tokens. (Cutting and merging every
+    batch's partials instead cost more than the counting. Beam 2.77's own DaskRunner drops
+    finish_bundle outputs: use tft_lite.beam.dask_runner.DaskRunner, see docs/runners.md.)
     """
 
     def __init__(self, plan, phase_index: int, vocabulary_shards: int):
@@ -57,25 +58,38 @@ class _AccumulatePhase(beam.DoFn):
         self._phase = plan.phases[phase_index]
         self._shards = vocabulary_shards
         self._inputs = None
+        self._accumulators = None
+
+    def start_bundle(self):
+        self._accumulators = None
 
     def process(self, element, *earlier):
         if self._inputs is None:
             results = _results_of(self._plan, self._phase.index, earlier)
             self._inputs = phase_inputs(self._plan, self._phase.index, results)
+        if self._accumulators is None:
+            self._accumulators = [step.combiner.create_accumulator()
+                                  for step in self._phase.steps]
         for batch in record_batches_of(element, self._inputs.required_features):
-            yield from self._accumulate(batch)
+            values = self._inputs(batch)
+            for i, step in enumerate(self._phase.steps):
+                self._accumulators[i] = step.combiner.add_input(self._accumulators[i],
+                                                                values[i])
 
-    def _accumulate(self, batch):
-        values = self._inputs(batch)
-        for i, step in enumerate(self._phase.steps):
-            combiner = step.combiner
-            accumulator = combiner.add_input(combiner.create_accumulator(), values[i])
-            if isinstance(combiner, VocabularyCombiner):
-                for shard, part in enumerate(combiner.split(accumulator, self._shards)):
-                    if part:
-                        yield (i, shard), (i, part)
-            else:
-                yield (i, 0), (i, combiner.compact(accumulator))
+    def finish_bundle(self):
+        accumulators, self._accumulators = self._accumulators, None
+        for i, accumulator in enumerate(accumulators or ()):
+            for key, value in self._partials(i, accumulator):
+                yield in_global_window((key, value))
+
+    def _partials(self, i, accumulator):
+        combiner = self._phase.steps[i].combiner
+        if isinstance(combiner, VocabularyCombiner):
+            for shard, part in enumerate(combiner.split(accumulator, self._shards)):
+                if part:
+                    yield (i, shard), (i, part)
+        else:
+            yield (i, 0), (i, combiner.compact(accumulator))
 
 
 class _IndexedCombineFn(beam.CombineFn):
