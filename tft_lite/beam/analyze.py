@@ -31,6 +31,7 @@ from tft_lite.analyzers.vocabulary import VocabularyCombiner
 from tft_lite.beam.batches import ConsumerBatches, in_global_window, record_batches_of
 from tft_lite.beam.context import Context
 from tft_lite.beam.metadata import TupleInputMixin, DatasetMetadata, feature_spec_of
+from tft_lite.ir import nodes as ir
 from tft_lite.ir.serialize import graph_to_bytes
 from tft_lite.plan import finalize, make_plan, phase_inputs
 from tft_lite.serving.schema import output_spec
@@ -168,6 +169,21 @@ def _results_of(plan, phases: int, dicts) -> dict:
     return results
 
 
+def _needed_results(plan, phase_index: int, phase_results: list) -> list:
+    """Earlier phases' results that phase `phase_index`'s inputs depend on, filtered where
+    they are made: a phase that reads one mean gets that mean as its side input, not every
+    vocabulary (the others are bound to placeholder results it never evaluates)."""
+    wanted = {i for step in plan.phases[phase_index].steps for i in step.input_ids}
+    needed = {i for i, flag in enumerate(ir.needed_nodes(plan.graph, wanted)) if flag}
+    out = []
+    for j, results in enumerate(phase_results):
+        keep = frozenset(s.node_index for s in plan.phases[j].steps) & needed
+        if keep:
+            out.append(results | f"Phase{j}For{phase_index}" >> beam.Filter(
+                lambda item, keep: item[0] in keep, keep))
+    return out
+
+
 def _finalize(_, plan, *dicts) -> TransformFnArtifact:
     graph, assets = finalize(plan, _results_of(plan, len(plan.phases), dicts))
     return TransformFnArtifact(graph_to_bytes(graph), dict(assets))
@@ -229,8 +245,9 @@ def analyze_batches(batches, spec: dict, preprocessing_fn):
     shards = Context.get().vocabulary_shards
     phase_results = []  # per phase: PCollection of (analyzer node index, result)
     for phase in plan.phases:
+        earlier = _needed_results(plan, phase.index, phase_results)
         phase_results.append(batches(f"Phase{phase.index}") | f"Phase{phase.index}" >>
-                             _AnalyzePhase(plan, phase.index, shards, list(phase_results)))
+                             _AnalyzePhase(plan, phase.index, shards, earlier))
     artifact = (batches.pipeline | "FinalizeTrigger" >> beam.Create([None])
                 | "Finalize" >> beam.Map(_finalize, plan,
                                          *[beam.pvalue.AsDict(r) for r in phase_results]))
