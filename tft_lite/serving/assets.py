@@ -10,6 +10,7 @@ without them).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from tft_lite.errors import GraphError
@@ -40,12 +41,16 @@ class AssetFile:
 
 
 class Vocabulary:
-    """Tokens of a vocabulary file and their lookup table."""
+    """Tokens of a vocabulary file and their lookup table (built on first use: saving a
+    graph or deriving its schema needs only the size)."""
 
     def __init__(self, tokens: list):
         self.tokens = tokens
         self.size = len(tokens)
-        self.lookup = VocabularyLookup(tokens)
+
+    @functools.cached_property
+    def lookup(self) -> VocabularyLookup:
+        return VocabularyLookup(self.tokens)
 
 
 def parse_vocabulary(data: bytes, store_frequency: bool, filename: str = "?") -> list:
