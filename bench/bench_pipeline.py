@@ -7,6 +7,7 @@ TFRecords (level 1, the sinks' default, for both) + transform graph; the CSV is 
 (each pass re-reads its byte ranges). Printed in one run:
 
   beam (FnApiRunner, in-process)         wall time and peak RSS of a child process
+  beam (in-process, pinned to 1 core)    wall time: one worker with one core
   beam (multi_processing, 1 worker)      wall time: the same runner mode as 2 workers
   beam (multi_processing, 2 workers)     wall time
   beam (multi_threading, 2 workers)      wall time (numpy, pyarrow, zlib and the C codec
@@ -16,7 +17,8 @@ TFRecords (level 1, the sinks' default, for both) + transform graph; the CSV is 
 
 Each configuration runs in its own child process (so peak RSS is per run).
 
-    .venv/bin/python bench/bench_pipeline.py [--rows 1000000] [--rss-rows 5000000]
+    .venv/bin/python bench/bench_pipeline.py [--rows 1000000] [--rss-repeat 5]
+        [--rss-rows 5000000]
 """
 from __future__ import annotations
 
@@ -76,12 +78,25 @@ def floor(input_csv: str, output_dir: str) -> None:
             writer.write_batch(encode_examples(part, spec))
 
 
+def _repeat_csv(source: str, target: str, times: int) -> None:
+    """`source`'s rows `times` times under one header: rows grow, distinct values do not."""
+    with open(source, "rb") as f:
+        header = f.readline()
+        body = f.read()
+    with open(target, "wb") as out:
+        out.write(header)
+        for _ in range(times):
+            out.write(body)
+
+
 def child(mode: str, input_csv: str, output_dir: str) -> None:
+    if mode == "beam1c":  # one worker with one core: the scaling baseline of 2 workers
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     start = time.perf_counter()
     if mode == "floor":
         floor(input_csv, output_dir)
     else:
-        flags = {"beam1": [],
+        flags = {"beam1": [], "beam1c": [],
                  "beam1p": ["--direct_running_mode=multi_processing", "--direct_num_workers=1"],
                  "beam2": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
                  "beam2t": ["--direct_running_mode=multi_threading", "--direct_num_workers=2"],
@@ -106,6 +121,9 @@ def main():
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rss-rows", type=int, default=0,
                         help="also measure peak RSS of the 1-worker run at this many rows")
+    parser.add_argument("--rss-repeat", type=int, default=0, metavar="K",
+                        help="also measure peak RSS of the 1-worker run on the CSV repeated K "
+                             "times: K x the rows, the same vocabulary")
     parser.add_argument("--child", default=None)
     parser.add_argument("--input")
     parser.add_argument("--output")
@@ -118,9 +136,10 @@ def main():
         criteo.make_csv(csv, args.rows)
         print(f"{args.rows:,d} rows, {os.path.getsize(csv) / 1e6:.0f} MB CSV")
         runs = {mode: measure(mode, csv, os.path.join(tmp, mode))
-                for mode in ("floor", "beam1", "beam1p", "beam2", "beam2t")}
+                for mode in ("floor", "beam1", "beam1c", "beam1p", "beam2", "beam2t")}
         for mode, label in (("floor", "floor: numpy/pyarrow, 1 process"),
                             ("beam1", "beam FnApiRunner in-memory"),
+                            ("beam1c", "beam in-memory, pinned to 1 core"),
                             ("beam1p", "beam FnApiRunner 1 worker process"),
                             ("beam2", "beam FnApiRunner 2 worker processes"),
                             ("beam2t", "beam FnApiRunner 2 worker threads")):
@@ -129,10 +148,19 @@ def main():
         print(f"beam 1 worker / floor  {runs['beam1']['seconds'] / runs['floor']['seconds']:.2f}x"
               f"   (target <= 3x)")
         for one, mode, label in (("beam1", "beam2", "in-memory / 2 processes"),
+                                 ("beam1c", "beam2", "in-memory on 1 core / 2 processes"),
                                  ("beam1p", "beam2", "1 process / 2 processes"),
                                  ("beam1", "beam2t", "in-memory / 2 threads")):
             print(f"beam {label}  "
                   f"{runs[one]['seconds'] / runs[mode]['seconds']:.2f}x   (target >= 1.6x)")
+        if args.rss_repeat:
+            big = os.path.join(tmp, "repeated.csv")
+            _repeat_csv(csv, big, args.rss_repeat)
+            r = measure("beam1", big, os.path.join(tmp, "repeated"))
+            print(f"beam 1 worker on the CSV repeated {args.rss_repeat}x "
+                  f"({args.rss_repeat * args.rows:,d} rows, same vocabulary): "
+                  f"{r['seconds']:.1f} s, peak RSS {r['rss_mb']:.0f} MB (vs "
+                  f"{runs['beam1']['rss_mb']:.0f} MB at {args.rows:,d} rows)")
         if args.rss_rows:
             big = os.path.join(tmp, "big.csv")
             criteo.make_csv(big, args.rss_rows)
