@@ -258,3 +258,17 @@ def test_failed_run_leaves_no_complete_looking_output(tmp_path):
     with pytest.raises(Exception):
         analyze_and_write(str(tmp_path), failing)
     assert not [f for f in os.listdir(tmp_path) if "-of-" in f or f == "transform_fn"]
+
+
+def test_lazy_source_through_analyze_then_transform_dataset(tmp_path, no_quantiles_run):
+    """AnalyzeDataset and TransformDataset applied separately each re-read a lazy source."""
+    def build(pipeline):
+        raw = pipeline | tft_beam.ReadCsv(CSV, schema=HOUSING_SPEC, lazy=True,
+                                          block_size=200_000)
+        metadata = tft_beam.DatasetMetadata(HOUSING_SPEC)
+        transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(no_quantiles_fn)
+        transformed = ((raw, metadata), transform_fn) | tft_beam.TransformDataset()
+        (transformed, transform_fn) | tft_beam.WriteTransformOutput(str(tmp_path))
+    run(build)
+    assert graph_bytes(tmp_path) == graph_bytes(no_quantiles_run)
+    assert records(tmp_path) == records(no_quantiles_run)

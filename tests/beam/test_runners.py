@@ -207,3 +207,24 @@ def test_commit_refuses_shards_from_another_transform_fn():
         check_digests([("a", 1, ("x",)), ("b", 2, ("y",))])
     with pytest.raises(InconsistentRunError):
         check_digests([("a", 1, ("x",))], "y")
+
+
+def test_beams_own_dask_runner_is_refused_with_the_fix_named(tmp_path):
+    """Beam 2.77's DaskRunner drops finish_bundle outputs: tft_lite's analysis would see no
+    data and its shard writers write nothing, silently. Pipelines on it are refused when
+    built, naming the runner to use instead; tft_lite's fixed subclass passes."""
+    from apache_beam.runners.dask.dask_runner import DaskRunner as BeamDaskRunner
+
+    import tft_lite.beam as tft_beam
+    from tft_lite.beam.dask_runner import DaskRunner
+    from tft_lite.beam.runners import UnsupportedRunnerError, check_runner
+
+    pipeline = beam.Pipeline(runner=BeamDaskRunner())
+    raw = pipeline | tft_beam.ReadCsv(tp.CSV, schema=tp.HOUSING_SPEC, lazy=True)
+    with pytest.raises(UnsupportedRunnerError, match="tft_lite.beam.dask_runner.DaskRunner"):
+        (raw, tft_beam.DatasetMetadata(tp.HOUSING_SPEC)) | tft_beam.AnalyzeDataset(
+            tp.no_quantiles_fn)
+    batches = pipeline | "Batches" >> beam.Create([])
+    with pytest.raises(UnsupportedRunnerError):
+        (batches, tp.HOUSING_SPEC) | tft_beam.WriteTFRecords(str(tmp_path / "x"))
+    check_runner(beam.Pipeline(runner=DaskRunner()))  # the fixed runner passes

@@ -31,6 +31,7 @@ from tft_lite.analyzers.vocabulary import VocabularyCombiner
 from tft_lite.beam.batches import ConsumerBatches, in_global_window, record_batches_of
 from tft_lite.beam.context import Context
 from tft_lite.beam.metadata import TupleInputMixin, DatasetMetadata, feature_spec_of
+from tft_lite.beam.runners import check_runner
 from tft_lite.ir import nodes as ir
 from tft_lite.ir.serialize import graph_to_bytes
 from tft_lite.plan import finalize, make_plan, phase_inputs
@@ -241,6 +242,7 @@ def analyze_batches(batches, spec: dict, preprocessing_fn):
     batches: a function label -> PCollection of RecordBatches (ConsumerBatches), called
     once per phase.
     """
+    check_runner(batches.pipeline)
     plan = make_plan(trace(preprocessing_fn, spec))
     shards = Context.get().vocabulary_shards
     phase_results = []  # per phase: PCollection of (analyzer node index, result)

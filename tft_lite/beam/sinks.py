@@ -19,6 +19,7 @@ import apache_beam as beam
 
 from tft_lite.beam.batches import in_global_window
 from tft_lite.beam.metadata import TupleInputMixin, feature_spec_of
+from tft_lite.beam.runners import check_runner
 from tft_lite.io.example import encode_examples
 from tft_lite.io.schema_pbtxt import schema_to_pbtxt
 from tft_lite.io.tfrecord import TFRecordWriter
@@ -216,6 +217,7 @@ class WriteTFRecords(TupleInputMixin, beam.PTransform):
         if self._metadata is None:
             raise ValueError("WriteTFRecords needs the batches' metadata (feature spec)")
         spec = feature_spec_of(self._metadata)
+        check_runner(pcoll.pipeline)
         temp_dir = temp_dir_for(self._prefix)
         parts = pcoll | "TempShards" >> _TempShards(temp_dir, spec, self._compression,
                                                     self._num_shards, self._level)

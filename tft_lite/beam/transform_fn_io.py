@@ -14,6 +14,7 @@ import apache_beam as beam
 
 from tft_lite.beam.analyze import TransformFnArtifact
 from tft_lite.beam.metadata import TupleInputMixin, DatasetMetadata, feature_spec_of
+from tft_lite.beam.runners import check_runner
 from tft_lite.beam.sinks import (_SUFFIXES, DEFAULT_COMPRESSION_LEVEL, _TempShards,
                                  check_digests, commit_shards, temp_dir_for,
                                  write_schema_beside)
@@ -96,6 +97,7 @@ class WriteTransformOutput(TupleInputMixin, beam.PTransform):
     def expand(self, inputs):
         (data, metadata), (artifact, _) = inputs
         spec = feature_spec_of(metadata)
+        check_runner(data.pipeline)
         prefix = os.path.join(self._output_dir, self._file_prefix)
         temp_dir = temp_dir_for(prefix)
         parts = data | "TempShards" >> _TempShards(temp_dir, spec, self._compression,
