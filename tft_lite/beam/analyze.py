@@ -111,19 +111,17 @@ class _IndexedCombineFn(beam.CombineFn):
         present = [a for a in accumulators if a is not None]
         if not present:
             return None
+        if len(present) == 1:  # the lifted combine's first input: nothing to merge
+            return present[0]
         return self._merge(present[0][0], self._combiners[present[0][0]], present)
 
 
 class _MergeAccumulators(_IndexedCombineFn):
-    """(index, accumulator) values merged per (analyzer, shard) key."""
+    """(index, accumulator) values merged per (analyzer, shard) key. No compact(): partials
+    arrive folded per bundle (_AccumulatePhase), so re-sorting them would be pure cost."""
 
     def _merge(self, index, combiner, present):
         return index, combiner.merge_accumulators([a for _, a in present])
-
-    def compact(self, accumulator):
-        if accumulator is None:
-            return None
-        return accumulator[0], self._combiners[accumulator[0]].compact(accumulator[1])
 
     def extract_output(self, accumulator):
         return accumulator
