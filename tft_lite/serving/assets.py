@@ -32,6 +32,13 @@ class AssetFile:
         self.data = data
         self._vocabularies = {}
 
+    def vocabulary_size(self, store_frequency: bool) -> int:
+        """How many tokens the file holds: its lines (the schema needs no parsed tokens)."""
+        if store_frequency in self._vocabularies:
+            return self._vocabularies[store_frequency].size
+        return self.data.count(b"\n") + (0 if self.data.endswith(b"\n") or not self.data
+                                          else 1)
+
     def vocabulary(self, store_frequency: bool) -> "Vocabulary":
         """The file read as a vocabulary (built once per parse mode, then reused)."""
         if store_frequency not in self._vocabularies:

@@ -31,7 +31,7 @@ def domain_rule(op):
 @domain_rule("apply_vocabulary")
 def _vocabulary_domain(node: ir.Node, constants: dict):
     asset = constants[node.inputs[1]]
-    size = asset.vocabulary(node.attrs["store_frequency"]).size
+    size = asset.vocabulary_size(node.attrs["store_frequency"])
     oov, default = node.attrs["num_oov_buckets"], node.attrs["default_value"]
     if oov > 0:
         return 0, size + oov - 1
