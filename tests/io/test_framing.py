@@ -14,19 +14,9 @@ import pytest
 from tft_lite import io
 from tft_lite.errors import CorruptRecordError
 from tft_lite.io import tfrecord
-from tft_lite.io.example import _c_codec, codec_backend
+from tft_lite.io.example import _c_codec
 
-BACKENDS = ["python"] + (["c"] if codec_backend() == "c" else [])
 needs_c = pytest.mark.skipif(_c_codec is None, reason="C codec not built")
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request, monkeypatch):
-    if request.param == "python":
-        monkeypatch.setenv("TFT_LITE_PURE_PYTHON", "1")
-    else:
-        monkeypatch.delenv("TFT_LITE_PURE_PYTHON", raising=False)
-    return request.param
 
 
 def _crc_inputs():

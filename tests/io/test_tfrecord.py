@@ -12,20 +12,14 @@ import pytest
 from tft_lite import io
 from tft_lite.errors import CorruptRecordError, RecordError
 from tft_lite.io import tfrecord
-from tft_lite.io.example import codec_backend
 
 RECORDS = [b"", b"a", b"\x00\xff" * 300, os.urandom(70_000), b"last"]
-BACKENDS = ["python"] + (["c"] if codec_backend() == "c" else [])
 
 
-@pytest.fixture(autouse=True, params=BACKENDS)
-def framing_backend(request, monkeypatch):
+@pytest.fixture(autouse=True)
+def framing_backend(backend):
     """Every test here runs with the C framing and with the pure-Python loops."""
-    if request.param == "python":
-        monkeypatch.setenv("TFT_LITE_PURE_PYTHON", "1")
-    else:
-        monkeypatch.delenv("TFT_LITE_PURE_PYTHON", raising=False)
-    return request.param
+    return backend
 
 
 def _write(path, records=RECORDS, compression=None):
