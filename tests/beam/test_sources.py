@@ -232,3 +232,14 @@ def test_whitespace_around_numbers_takes_the_checked_path(tmp_path):
     table, _ = read(tmp_path, tft_beam.ReadCsv(write_csv(tmp_path, "x,n,s\n 1.5 , 2 ,a\n"),
                                                schema=SPEC))
     assert table.column("x").to_pylist() == [1.5] and table.column("n").to_pylist() == [2]
+
+
+def test_projected_read_skips_names_that_are_no_column(tmp_path):
+    """A consumer asking for a column the CSV lacks gets the others (it reports the gap)."""
+    from tft_lite.beam.sources import _CsvRange, _CsvReader
+    path = write_csv(tmp_path, GOOD)
+    reader = _CsvReader(["x", "n", "s"], ",", tft_beam.metadata.feature_spec_of(SPEC), "raise")
+    size = os.path.getsize(path)
+    batches = list(reader.batches(_CsvRange(path, len("x,n,s\n"), size), ["n", "nope"]))
+    assert [b.schema.names for b in batches] == [["n"]]
+    assert batches[0].column(0).to_pylist() == [2, 4, -5]
