@@ -67,25 +67,27 @@ def services():
                 proc.kill()
 
 
-def _run_in_subprocess(output_dir, flags, env):
+def _run_in_subprocess(output_dir, flags, env, lazy=False):
     """Runs the pipeline in a child process with a timeout: a portable job whose workers
     cannot start waits forever, and a test must fail instead of hanging."""
     code = ("import sys; from tests.beam import test_pipeline as tp; "
-            f"tp.analyze_and_write({str(output_dir)!r}, tp.no_quantiles_fn, *{flags!r})")
+            f"tp.analyze_and_write({str(output_dir)!r}, tp.no_quantiles_fn, *{flags!r}, "
+            f"lazy={lazy!r}, block_size=300_000)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, timeout=300,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-@pytest.mark.parametrize("environment", ["LOOPBACK", "EXTERNAL"])
+@pytest.mark.parametrize("environment,lazy", [("LOOPBACK", False), ("EXTERNAL", False),
+                                              ("EXTERNAL", True)])
 def test_portable_runner_gives_identical_outputs(tmp_path, services, no_quantiles_run,
-                                                 environment):
+                                                 environment, lazy):
     job_port, pool_port, env = services
     flags = ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
              f"--environment_type={environment}"]
     if environment == "EXTERNAL":
         flags.append(f"--environment_config=localhost:{pool_port}")
-    _run_in_subprocess(tmp_path, flags, env)
+    _run_in_subprocess(tmp_path, flags, env, lazy)
     assert tp.graph_bytes(tmp_path) == tp.graph_bytes(no_quantiles_run)
     assert tp.records(tmp_path) == tp.records(no_quantiles_run)
 
