@@ -3,11 +3,12 @@
 The plan (tft_lite/plan.py) groups analyzers into phases; for each phase:
 
   1. `_AccumulatePhase` (a DoFn) computes the phase's analyzer inputs for each RecordBatch
-     and folds them into one partial accumulator per analyzer (one element per analyzer and
-     batch leaves it, not one per row). A vocabulary's accumulator is split into hash shards
-     of its tokens, so counting is distributed per token.
+     (reading a lazy source's splits itself) and folds a whole bundle into one partial
+     accumulator per analyzer, emitted when the bundle finishes (one element per analyzer
+     and bundle, not per row or batch). A vocabulary's accumulator is then cut once into
+     hash shards of its tokens, so counting is distributed per token.
   2. `CombinePerKey(_MergeAccumulators)` merges partial accumulators per (analyzer, shard);
-     the runner lifts it into per-bundle partial combines (pre-aggregation).
+     the runner's combiner lifting passes each bundle's already-folded partial through.
   3. A vocabulary shard keeps only the tokens that can survive `frequency_threshold` and
      `top_k` (every occurrence of a token is in one shard, so this is exact), and a second
      CombinePerKey per analyzer merges shard results and extracts the output; top_k never
@@ -217,7 +218,8 @@ class _AnalyzePhase(beam.PTransform):
 class AnalyzeDataset(TupleInputMixin, beam.PTransform):
     """(raw_data, raw_metadata) -> transform_fn, as TFT's AnalyzeDataset.
 
-    raw_data: a PCollection of pyarrow RecordBatches (per-row dicts are accepted and batched).
+    raw_data: a PCollection of pyarrow RecordBatches (per-row dicts are accepted and batched;
+      a lazy source's SourceSplits are read by each phase).
     raw_metadata: a DatasetMetadata or a feature-spec dict.
     Returns transform_fn = (PCollection with one TransformFnArtifact, transformed metadata).
     """
