@@ -227,3 +227,29 @@ def test_compression_level(tmp_path):
     assert fast.read_bytes() != default.read_bytes()
     with pytest.raises(ValueError, match="compression_level"):
         io.TFRecordWriter(tmp_path / "c.gz", "GZIP", compression_level=12)
+
+
+def test_background_compression_error_is_raised_and_nothing_is_left(tmp_path, monkeypatch):
+    """Chunks are deflated on the writer's own thread; an error there (a full disk, say)
+    surfaces in the caller's next write or close, and the file never appears."""
+    path = tmp_path / "out.tfrecord.gz"
+    writer = io.TFRecordWriter(path, "GZIP", compression_level=1)
+
+    def fail(data):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(writer, "_deflate", fail)
+    with pytest.raises(OSError, match="No space left"):
+        with writer:
+            for _ in range(3):  # > _READ_CHUNK: the first chunk goes to the thread
+                writer.write_batch([b"x" * 1_000_000] * 3)
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_compressed_chunks_in_flight_keep_their_order(tmp_path):
+    records = [os.urandom(200) * (i % 50 + 1) for i in range(20_000)]  # ~50 MB: many chunks
+    path = tmp_path / "big.tfrecord.gz"
+    with io.TFRecordWriter(path, "GZIP", compression_level=1) as writer:
+        for start in range(0, len(records), 1000):
+            writer.write_batch(records[start:start + 1000])
+    assert list(io.read_tfrecords(path, "GZIP")) == records
