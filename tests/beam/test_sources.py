@@ -168,6 +168,7 @@ class _KillWorkerOnce(beam.DoFn):
         yield batch
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_worker_killed_mid_run_fails_and_leaves_no_complete_output(tmp_path):
     marker = tmp_path / "kill-marker"
     marker.write_text("")

@@ -439,7 +439,8 @@ def _cast(name, dtype, values, ragged, row_offset, arrow_ok=True, owned=False):
     array = values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values
     copy = not owned  # never hand out the caller's array (or a view of Arrow's buffers)
     if dtype == "float32":
-        return array.astype(np.float32, copy=copy)
+        with np.errstate(over="ignore"):  # beyond float32's range -> ±inf, as tf.cast does
+            return array.astype(np.float32, copy=copy)
     if kind == "f":
         flat = array.reshape(-1)
         bad = ~np.isfinite(flat) | (flat != np.round(flat))
