@@ -260,6 +260,20 @@ def test_failed_run_leaves_no_complete_looking_output(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if "-of-" in f or f == "transform_fn"]
 
 
+def test_commit_sweeps_temp_dirs_that_failed_runs_left(tmp_path):
+    """A failed run's hidden temp directory (partial shards) is removed by the next run
+    that commits into the same prefix; another prefix's temp directory is left alone."""
+    stale = tmp_path / ".tft_lite-temp-transformed-0123456789ab"
+    other = tmp_path / ".tft_lite-temp-transformed-more-0123456789ab"
+    for directory in (stale, other):
+        directory.mkdir()
+        (directory / "x.part").write_bytes(b"partial")
+    analyze_and_write(str(tmp_path), no_quantiles_fn, num_shards=None)
+    assert not stale.exists() and other.exists()
+    hidden = [f for f in os.listdir(tmp_path) if f.startswith(".")]
+    assert hidden == [other.name]
+
+
 def test_lazy_source_through_analyze_then_transform_dataset(tmp_path, no_quantiles_run):
     """AnalyzeDataset and TransformDataset applied separately each re-read a lazy source."""
     def build(pipeline):

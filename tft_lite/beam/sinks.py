@@ -228,7 +228,7 @@ class WriteTFRecords(TupleInputMixin, beam.PTransform):
             check_digests(parts)
             finals = commit_shards(parts, prefix, suffix, num_shards)
             write_schema_beside(prefix, spec)
-            shutil.rmtree(temp_dir, ignore_errors=True)
+            finish_temp_dirs(temp_dir)
             return finals
 
         return (pcoll.pipeline | "CommitTrigger" >> beam.Create([None])
@@ -240,3 +240,22 @@ def temp_dir_for(prefix: str) -> str:
     directory = os.path.dirname(os.path.abspath(prefix))
     return os.path.join(directory, f".tft_lite-temp-{os.path.basename(prefix)}-"
                                    f"{uuid.uuid4().hex[:12]}")
+
+
+def finish_temp_dirs(temp_dir: str) -> list:
+    """Removes this run's temp directory and those that failed runs into the same prefix left
+    behind (their partial shards can be large); returns the stale ones removed.
+
+    Runs into one prefix must not overlap: a run whose temp directory is removed under it
+    fails at its commit, loudly, instead of mixing shards.
+    """
+    directory, name = os.path.split(temp_dir)
+    mine = re.fullmatch(r"(\.tft_lite-temp-.*-)[0-9a-f]{12}", name)
+    stale = []
+    if mine:
+        pattern = re.compile(re.escape(mine.group(1)) + r"[0-9a-f]{12}")
+        stale = sorted(os.path.join(directory, other) for other in os.listdir(directory)
+                       if other != name and pattern.fullmatch(other))
+    for path in [temp_dir] + stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale

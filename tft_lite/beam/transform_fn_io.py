@@ -16,8 +16,8 @@ from tft_lite.beam.analyze import TransformFnArtifact
 from tft_lite.beam.metadata import TupleInputMixin, DatasetMetadata, feature_spec_of
 from tft_lite.beam.runners import check_runner
 from tft_lite.beam.sinks import (_SUFFIXES, DEFAULT_COMPRESSION_LEVEL, _TempShards,
-                                 check_digests, commit_shards, temp_dir_for,
-                                 write_schema_beside)
+                                 check_digests, commit_shards, finish_temp_dirs,
+                                 temp_dir_for, write_schema_beside)
 from tft_lite.beam.transform import artifact_digest, transform_graph_of
 from tft_lite.ir.schema import schema_from_json
 from tft_lite.ir.serialize import graph_to_bytes
@@ -110,7 +110,7 @@ class WriteTransformOutput(TupleInputMixin, beam.PTransform):
             write_transform_fn(artifact, output_dir)
             finals = commit_shards(parts, prefix, suffix, num_shards)
             write_schema_beside(prefix, spec)
-            shutil.rmtree(temp_dir, ignore_errors=True)
+            finish_temp_dirs(temp_dir)
             return finals
 
         return (data.pipeline | "CommitTrigger" >> beam.Create([None])
