@@ -349,8 +349,9 @@ def _check_errors(errors):
 
 
 def _spread(pbegin, elements: list):
-    """The elements as a PCollection, reshuffled so that workers share them."""
-    return pbegin | "Splits" >> beam.Create(elements) | "Spread" >> beam.Reshuffle()
+    """The elements as a PCollection, reshuffled so that workers share them (Create's own
+    reshuffle, which it applies to more than one element)."""
+    return pbegin | "Splits" >> beam.Create(elements, reshuffle=True)
 
 
 def _header_names(path: str, delimiter: str) -> list:
