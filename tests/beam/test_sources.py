@@ -244,3 +244,16 @@ def test_projected_read_skips_names_that_are_no_column(tmp_path):
     batches = list(reader.batches(_CsvRange(path, len("x,n,s\n"), size), ["n", "nope"]))
     assert [b.schema.names for b in batches] == [["n"]]
     assert batches[0].column(0).to_pylist() == [2, 4, -5]
+
+
+@pytest.mark.parametrize("body", [b"1,2,a\n22,3,bb\n333,4,ccc\n", b"1,2,a\r\n22,3,bb\r\n4,5,c",
+                                  b"1,2,a\n\n22,3,bb\n"])
+def test_csv_ranges_hold_every_line_once_whatever_the_block_size(tmp_path, body):
+    from tft_lite.beam.sources import _csv_ranges, _range_bytes
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"x,n,s\n" + body)
+    for block_size in range(1, len(body) + 2):
+        parts = [_range_bytes(r) for r in _csv_ranges(str(path), block_size, header=True)]
+        assert b"".join(data for data, _ in parts) == body, block_size
+        for data, start in parts:  # each part is whole lines from its recorded offset
+            assert not data or path.read_bytes()[start:start + len(data)] == data

@@ -89,10 +89,14 @@ def _range_bytes(r: _CsvRange) -> tuple:
             start = f.tell()
         if start >= r.end and r.start != r.end:
             return b"", start
+        end = r.end  # extended to the end of the line holding byte end - 1: one read, no
+        if end > start:  # concatenation (a 32 MB copy per range)
+            f.seek(end - 1)
+            if f.read(1) != b"\n":
+                f.readline()
+                end = f.tell()
         f.seek(start)
-        data = f.read(max(r.end - start, 0))
-        if data and not data.endswith(b"\n"):
-            data += f.readline()
+        data = f.read(max(end - start, 0))
     return data, start
 
 
