@@ -121,6 +121,32 @@ def test_tft_golden_file_bytes(case, batch_size, tmp_path):
     assert toks.dtype == object and counts.dtype == np.int64 and unpruned.dtype == np.int64
 
 
+
+@pytest.mark.parametrize("case", TFT_GOLDEN, ids=[c[0] for c in TFT_GOLDEN])
+def test_arrow_output_writes_the_golden_bytes(case):
+    """extract_arrow_output (what the Beam analysis binds) = extract_output, as file bytes."""
+    name, tokens, input_dtype, config, golden = case
+    comb = VocabularyCombiner(input_dtype=input_dtype, **config)
+    arr = _array(tokens, input_dtype)
+    acc = comb.add_input(comb.create_accumulator(), (arr,)) if len(arr) else \
+        comb.create_accumulator()
+    toks, counts, unpruned = comb.extract_arrow_output(acc)
+    expected = comb.extract_output(acc)
+    freq = config.get("store_frequency", False)
+    assert vocabulary_file_bytes(toks, counts, store_frequency=freq) == golden
+    assert list(toks.tolist()) == expected[0].tolist()
+    assert counts.tolist() == expected[1].tolist() and unpruned == expected[2]
+
+
+@pytest.mark.parametrize("config", [{"reserved_tokens": ["zz"]}, {"top_k": 2}, {}])
+def test_arrow_output_of_empty_and_reserved_equals_extract_output(config):
+    comb = VocabularyCombiner(**config)
+    for acc in (comb.create_accumulator(),
+                comb.add_input(comb.create_accumulator(), (pa.array([b"a", b"b", b"a"]),))):
+        got, expected = comb.extract_arrow_output(acc), comb.extract_output(acc)
+        assert list(got[0].tolist()) == expected[0].tolist()
+        assert got[1].tolist() == expected[1].tolist() and got[2] == expected[2]
+
 def test_unpruned_size_and_counts():
     comb = VocabularyCombiner(top_k=2, reserved_tokens=["zz"])
     toks, counts, unpruned = _extract(comb, TOKENS, "string")

@@ -475,8 +475,25 @@ class VocabularyCombiner(Combiner):
         return table, distinct
 
     def extract_output(self, accumulator):
+        return self._output(*self._sorted_candidates(accumulator))
+
+    def extract_arrow_output(self, accumulator):
+        """extract_output with the tokens as a pyarrow binary array, when no reserved tokens
+        or dummy entry are involved (else extract_output's own result). The Beam analysis
+        moves and binds these: building, pickling and unpickling ~100k bytes objects per
+        vocabulary cost more than the top_k itself."""
+        table, unpruned = self._sorted_candidates(accumulator)
+        if self.reserved_tokens or not table.num_rows:
+            return self._output(table, unpruned)
+        return (table.column("token").combine_chunks(),
+                table.column("count").to_numpy().astype(np.int64),
+                np.array(max(unpruned, 1), dtype=np.int64))
+
+    def _sorted_candidates(self, accumulator):
         table, unpruned = self._candidates(accumulator)
-        table = table.take(pc.sort_indices(table, sort_keys=_SORT_KEYS))
+        return table.take(pc.sort_indices(table, sort_keys=_SORT_KEYS)), unpruned
+
+    def _output(self, table, unpruned):
         out_tokens = table.column("token").to_numpy()  # object array of bytes
         out_counts = table.column("count").to_numpy().astype(np.int64)
         dummy = DUMMY_INT_TOKEN if self._is_integer_input() else DUMMY_STRING_TOKEN

@@ -139,10 +139,9 @@ class _MergeShards(_IndexedCombineFn):
     def extract_output(self, accumulator):
         index, merged, distinct = accumulator
         combiner = self._combiners[index]
-        outputs = combiner.extract_output(merged)
-        if isinstance(combiner, VocabularyCombiner):
-            outputs = combiner.with_unpruned_size(outputs, distinct)
-        return outputs
+        if isinstance(combiner, VocabularyCombiner):  # tokens stay Arrow up to the binder
+            return combiner.with_unpruned_size(combiner.extract_arrow_output(merged), distinct)
+        return combiner.extract_output(merged)
 
 
 def _prune_shard(keyed, combiners):
