@@ -58,10 +58,11 @@ def preprocessing_fn(inputs):
 def build(pipeline, input_csv: str, output_dir: str):
     """Adds the read → analyze+transform → write steps to `pipeline`."""
     import tft_lite.beam as tft_beam
+    from tft_lite.beam import filesystem as fs
     # lazy: each pass re-reads its byte ranges of the CSV instead of keeping parsed batches
     raw = pipeline | "ReadCsv" >> tft_beam.ReadCsv(input_csv, schema=RAW_FEATURE_SPEC, lazy=True)
     raw_metadata = tft_beam.DatasetMetadata.from_feature_spec(RAW_FEATURE_SPEC)
-    with tft_beam.Context(temp_dir=os.path.join(output_dir, "tmp")):
+    with tft_beam.Context(temp_dir=fs.join(output_dir, "tmp")):
         transformed, transform_fn = (
             (raw, raw_metadata) | tft_beam.AnalyzeAndTransformDataset(preprocessing_fn))
     return (transformed, transform_fn) | "Write" >> tft_beam.WriteTransformOutput(
@@ -78,10 +79,18 @@ def run_pipeline(input_csv: str, output_dir: str, beam_args: list) -> None:
 
 
 def show_rows(input_csv: str, output_dir: str, rows: int = 3) -> None:
-    """Serving: load the graph with numpy only and transform raw rows."""
+    """Serving: load the graph with numpy only and transform raw rows (a gs:// output is
+    first copied to a local directory: serving reads local files, without Beam)."""
+    import tempfile
+
     import pyarrow.csv as pacsv
-    graph = serving.load(output_dir)
-    table = pacsv.read_csv(input_csv).slice(0, rows)
+    from tft_lite.beam import filesystem as fs
+    from tft_lite.beam.transform_fn_io import download_transform_fn
+    with tempfile.TemporaryDirectory() as local:
+        graph = serving.load(download_transform_fn(output_dir, local)
+                             if fs.is_remote(output_dir) else output_dir)
+    with fs.open_read(input_csv) as f:
+        table = pacsv.read_csv(f).slice(0, rows)
     for row in table.to_pylist():
         raw = {k: v for k, v in row.items() if k in RAW_FEATURE_SPEC}
         raw["total_bedrooms"] = [] if raw["total_bedrooms"] is None else [raw["total_bedrooms"]]
@@ -99,7 +108,8 @@ def main(argv=None):
     print(f"[1/3] analyze + transform {args.input} on Beam "
           f"({' '.join(beam_args) or '--runner=FnApiRunner'})")
     run_pipeline(args.input, args.output, beam_args)
-    shards = sorted(f for f in os.listdir(args.output) if f.endswith(".tfrecord.gz"))
+    from tft_lite.beam import filesystem as fs
+    shards = fs.match(fs.join(args.output, "housing-*-of-*.tfrecord.gz"))
     print(f"[2/3] wrote {len(shards)} TFRecord shards, transform_fn/ and "
           f"transformed_metadata/ under {args.output} ({time.perf_counter() - start:.1f} s)")
     print("[3/3] serving: tft_lite.serving.load + transform_instance on three raw rows")

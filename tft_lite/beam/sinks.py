@@ -6,6 +6,10 @@ side input). A failed run therefore leaves only a hidden temp directory, never a
 complete-looking output; re-running into the same prefix replaces the old shards. Funnelling
 every output into the commit also makes the commit the pipeline's last leaf, which runners
 that compute only the final leaf (Beam 2.77's DaskRunner) need.
+
+Prefixes on a remote filesystem (`gs://...`) work the same way through Beam's FileSystems
+(tft_lite/beam/filesystem.py): a worker writes its shard to a local temp file and uploads it
+into the temp directory, and the commit renames object by object.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import uuid
 
 import apache_beam as beam
 
+from tft_lite.beam import filesystem as fs
 from tft_lite.beam.batches import in_global_window
 from tft_lite.beam.metadata import TupleInputMixin, feature_spec_of
 from tft_lite.beam.runners import check_runner
@@ -48,18 +53,19 @@ class _WriteBundleShards(beam.DoFn):
     def __init__(self, temp_dir, spec, compression, level=None):
         self._temp_dir, self._spec, self._compression = temp_dir, spec, compression
         self._level = level
-        self._writer = None
+        self._writer = self._staging = None
         self._digests = set()
 
     def start_bundle(self):
-        self._writer = None
+        self._writer = self._staging = None
         self._digests = set()
 
     def process(self, batch):
         if self._writer is None:
-            os.makedirs(self._temp_dir, exist_ok=True)
-            path = os.path.join(self._temp_dir, f"{uuid.uuid4().hex}.part")
-            self._writer = TFRecordWriter(path, self._compression, self._level)
+            fs.makedirs(self._temp_dir)
+            self._staging = fs.LocalStaging(fs.join(self._temp_dir, f"{uuid.uuid4().hex}.part"))
+            self._writer = TFRecordWriter(self._staging.local_path, self._compression,
+                                          self._level)
         self._writer.write_batch(encode_examples(batch, self._spec))
         self._digests.add(_digest_of(batch))
 
@@ -67,9 +73,18 @@ class _WriteBundleShards(beam.DoFn):
         if self._writer is None:
             return
         writer, self._writer = self._writer, None
-        writer.close()
-        yield in_global_window((writer.path, writer.records_written,
+        try:
+            writer.close()
+        except BaseException:
+            self._staging.discard()
+            raise
+        yield in_global_window((self._staging.publish(), writer.records_written,
                                 tuple(sorted(self._digests))))
+
+    def teardown(self):
+        if self._writer is not None:  # a failed bundle: drop its partial local file
+            self._writer.abort()
+            self._staging.discard()
 
 
 class _WriteGroupedShard(beam.DoFn):
@@ -81,14 +96,18 @@ class _WriteGroupedShard(beam.DoFn):
 
     def process(self, keyed):
         index, batches = keyed
-        os.makedirs(self._temp_dir, exist_ok=True)
-        path = os.path.join(self._temp_dir, f"shard-{index:05d}.part")
+        fs.makedirs(self._temp_dir)
+        staging = fs.LocalStaging(fs.join(self._temp_dir, f"shard-{index:05d}.part"))
         digests = set()
-        with TFRecordWriter(path, self._compression, self._level) as writer:
-            for batch in batches:
-                writer.write_batch(encode_examples(batch, self._spec))
-                digests.add(_digest_of(batch))
-        yield path, writer.records_written, tuple(sorted(digests))
+        try:
+            with TFRecordWriter(staging.local_path, self._compression, self._level) as writer:
+                for batch in batches:
+                    writer.write_batch(encode_examples(batch, self._spec))
+                    digests.add(_digest_of(batch))
+        except BaseException:
+            staging.discard()
+            raise
+        yield staging.publish(), writer.records_written, tuple(sorted(digests))
 
 
 class _RouteToShards(beam.DoFn):
@@ -140,16 +159,19 @@ def commit_shards(parts, prefix: str, suffix: str, num_shards=None) -> list:
     for index in range(count):
         final = shard_name(prefix, index, count, suffix)
         if index < len(parts):
-            os.replace(parts[index][0], final)
+            fs.rename(parts[index][0], final)
         else:  # a requested shard that got no data is still written, empty
-            with TFRecordWriter(final, _compression_of(suffix)):
+            staging = fs.LocalStaging(final)
+            with TFRecordWriter(staging.local_path, _compression_of(suffix)):
                 pass
+            staging.publish()
         finals.append(final)
-    pattern = re.compile(re.escape(os.path.basename(prefix)) + r"-\d{5}-of-\d{5}" +
-                         re.escape(suffix) + "$")
-    for stale in glob.glob(glob.escape(prefix) + "-*-of-*" + suffix):
-        if stale not in finals and pattern.match(os.path.basename(stale)):
-            os.unlink(stale)
+    directory, name = fs.split(prefix)
+    pattern = re.compile(re.escape(name) + r"-\d{5}-of-\d{5}" + re.escape(suffix) + "$")
+    candidates = (fs.files_under(prefix + "-") if fs.is_remote(prefix) else
+                  glob.glob(glob.escape(prefix) + "-*-of-*" + suffix))
+    fs.delete(stale for stale in candidates if stale not in finals and
+              fs.split(stale)[0] == directory and pattern.match(fs.split(stale)[1]))
     return finals
 
 
@@ -161,10 +183,7 @@ def write_schema_beside(prefix: str, spec: dict) -> None:
     """`<prefix>.schema.json` and `<prefix>.schema.pbtxt` next to the shards (atomic)."""
     for extension, text in ((".schema.json", schema_to_json(spec)),
                             (".schema.pbtxt", schema_to_pbtxt(spec))):
-        tmp = f"{prefix}{extension}.tmp-{uuid.uuid4().hex}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, prefix + extension)
+        fs.write_bytes(prefix + extension, text.encode("utf-8"))
 
 
 class _TempShards(beam.PTransform):
@@ -237,9 +256,8 @@ class WriteTFRecords(TupleInputMixin, beam.PTransform):
 
 def temp_dir_for(prefix: str) -> str:
     """A hidden, run-unique temp directory next to the output (same filesystem: renames)."""
-    directory = os.path.dirname(os.path.abspath(prefix))
-    return os.path.join(directory, f".tft_lite-temp-{os.path.basename(prefix)}-"
-                                   f"{uuid.uuid4().hex[:12]}")
+    directory, name = fs.split(fs.absolute(prefix))
+    return fs.join(directory, f".tft_lite-temp-{name}-{uuid.uuid4().hex[:12]}")
 
 
 def finish_temp_dirs(temp_dir: str) -> list:
@@ -249,8 +267,10 @@ def finish_temp_dirs(temp_dir: str) -> list:
     Runs into one prefix must not overlap: a run whose temp directory is removed under it
     fails at its commit, loudly, instead of mixing shards.
     """
-    directory, name = os.path.split(temp_dir)
+    directory, name = fs.split(temp_dir)
     mine = re.fullmatch(r"(\.tft_lite-temp-.*-)[0-9a-f]{12}", name)
+    if fs.is_remote(temp_dir):
+        return _finish_remote_temp_dirs(directory, name, mine)
     stale = []
     if mine:
         pattern = re.compile(re.escape(mine.group(1)) + r"[0-9a-f]{12}")
@@ -259,3 +279,13 @@ def finish_temp_dirs(temp_dir: str) -> list:
     for path in [temp_dir] + stale:
         shutil.rmtree(path, ignore_errors=True)
     return stale
+
+
+def _finish_remote_temp_dirs(directory: str, name: str, mine) -> list:
+    """finish_temp_dirs on an object store: a 'directory' is the objects under a prefix."""
+    prefix = fs.join(directory, mine.group(1) if mine else name)
+    files = fs.files_under(prefix)
+    fs.delete(files)
+    stale = {fs.join(directory, path[len(directory):].lstrip("/").split("/")[0])
+             for path in files}
+    return sorted(stale - {fs.join(directory, name)})

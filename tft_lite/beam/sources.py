@@ -12,13 +12,14 @@ itself. The analysis phases and the transform then each re-read the input instea
 the parsed batches between them, so memory does not grow with the data and nothing but the
 split descriptions moves between workers (see docs/beam.md).
 
+Paths may be on any filesystem Beam knows (`gs://...`: tft_lite/beam/filesystem.py).
+
 Limit: CSV splitting assumes no newline inside a quoted field (pass block_size=None to read
 each file whole when your data has them).
 """
 from __future__ import annotations
 
 import io
-import os
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -27,11 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from tft_lite.beam import filesystem as fs
 from tft_lite.beam.batches import SourceSplit
 from tft_lite.beam.metadata import feature_spec_of
 from tft_lite.errors import TftLiteError
 from tft_lite.io.example import decode_examples
-from tft_lite.io.tfrecord import ReadStats, expand_paths, read_tfrecord_batches
+from tft_lite.io.tfrecord import ReadStats, read_tfrecord_batches
 
 DEAD_LETTER = "dead_letter"
 _BATCH_ROWS = 65_536
@@ -65,12 +67,12 @@ class _CsvRange(NamedTuple):
 
 
 def _csv_ranges(path: str, block_size, header: bool) -> list:
-    size = os.path.getsize(path)
+    size = fs.size(path)
     if size == 0:
         raise CsvError(f"CSV file {path} is empty" + (" (no header line)" if header else ""))
     first = 0
     if header:
-        with open(path, "rb") as f:
+        with fs.open_read(path) as f:
             first = len(f.readline())
     if not block_size:
         return [_CsvRange(path, first, size)]
@@ -80,7 +82,7 @@ def _csv_ranges(path: str, block_size, header: bool) -> list:
 
 def _range_bytes(r: _CsvRange) -> tuple:
     """(bytes of the whole lines that start in [start, end), byte offset of the first)."""
-    with open(r.path, "rb") as f:
+    with fs.open_read(r.path) as f:
         start = r.start
         if start > 0:  # begin at the first line starting at or after `start`
             f.seek(start - 1)
@@ -103,7 +105,7 @@ def _range_bytes(r: _CsvRange) -> tuple:
 def _line_of_offset(path: str, offset: int) -> int:
     """1-based line number of the byte at `offset` (counts newlines before it)."""
     count, done = 0, 0
-    with open(path, "rb") as f:
+    with fs.open_read(path) as f:
         while done < offset:
             chunk = f.read(min(1 << 24, offset - done))
             if not chunk:
@@ -325,7 +327,7 @@ class ReadCsv(beam.PTransform):
                  schema=None, errors="raise", block_size=32 << 20, lazy=False):
         super().__init__()
         _check_errors(errors)
-        self._files = expand_paths(file_pattern)
+        self._files = fs.match(file_pattern)
         self._errors, self._lazy = errors, lazy
         self._ranges = [r for f in self._files for r in _csv_ranges(f, block_size, header)]
         names = list(column_names) if column_names else _header_names(self._files[0],
@@ -359,7 +361,7 @@ def _spread(pbegin, elements: list):
 
 
 def _header_names(path: str, delimiter: str) -> list:
-    with open(path, "rb") as f:
+    with fs.open_read(path) as f:
         line = f.readline()
     if not line.strip():
         raise CsvError(f"CSV file {path} has no header line")
@@ -377,7 +379,12 @@ class _ParquetReader:
 
     def batches(self, path, columns=None):
         import pyarrow.parquet as pq
-        yield from pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS, columns=columns)
+        if not fs.is_remote(path):
+            yield from pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS,
+                                                         columns=columns)
+            return
+        with fs.open_read(path) as f:
+            yield from pq.ParquetFile(f).iter_batches(batch_size=_BATCH_ROWS, columns=columns)
 
 
 class _ReadParquetFile(beam.DoFn):
@@ -393,7 +400,7 @@ class ReadParquet(beam.PTransform):
 
     def __init__(self, file_pattern, lazy=False):
         super().__init__()
-        self._files = expand_paths(file_pattern)
+        self._files = fs.match(file_pattern)
         self._lazy = lazy
 
     def expand(self, pbegin):
@@ -417,7 +424,7 @@ class _TFRecordReader:
             name: self._spec[name] for name in columns if name in self._spec}
         for records in read_tfrecord_batches(path, self._compression,
                                              skip_corrupt=self._errors == DEAD_LETTER,
-                                             stats=stats):
+                                             stats=stats, opener=fs.open_read):
             yield _columns_to_batch(decode_examples(records, spec, path=path), spec)
 
     def batches(self, path, columns=None):
@@ -452,7 +459,7 @@ class _TFRecordDeadLetters(beam.DoFn):
     def process(self, split: SourceSplit):
         stats = ReadStats()
         for _ in read_tfrecord_batches(split.part, split.reader._compression,
-                                       skip_corrupt=True, stats=stats):
+                                       skip_corrupt=True, stats=stats, opener=fs.open_read):
             pass
         for letter in split.reader.dead_letters(split.part, stats):
             self._dead.inc()
@@ -488,7 +495,7 @@ class ReadTFRecord(beam.PTransform):
                  lazy=False):
         super().__init__()
         _check_errors(errors)
-        self._files = expand_paths(file_pattern)
+        self._files = fs.match(file_pattern)
         self._reader = _TFRecordReader(feature_spec_of(feature_spec), compression_type,
                                        errors)
         self._errors, self._lazy = errors, lazy

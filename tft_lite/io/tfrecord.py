@@ -307,14 +307,22 @@ def expand_paths(paths) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def detect_compression(path) -> str | None:
-    """Guesses None/"GZIP"/"ZLIB" from the extension, then from the file's first bytes."""
+def _open_binary(path):
+    return open(path, "rb")
+
+
+def detect_compression(path, opener=None) -> str | None:
+    """Guesses None/"GZIP"/"ZLIB" from the extension, then from the file's first bytes.
+
+    opener: path -> binary file object (default: open(path, "rb")); the Beam layer passes one
+    that reads remote filesystems.
+    """
     name = os.fspath(path).lower()
     if name.endswith((".gz", ".gzip")):
         return "GZIP"
     if name.endswith((".zz", ".zlib")):
         return "ZLIB"
-    with open(path, "rb") as f:
+    with (opener or _open_binary)(path) as f:
         head = f.read(_HEADER_SIZE)
     if head[:2] == b"\x1f\x8b":
         return "GZIP"
@@ -329,32 +337,37 @@ def detect_compression(path) -> str | None:
     return None
 
 
-def read_file_chunks(path, compression_type, chunk_bytes: int = _READ_CHUNK) -> Iterator[bytes]:
+def read_file_chunks(path, compression_type, chunk_bytes: int = _READ_CHUNK,
+                     opener=None) -> Iterator[bytes]:
     """Yields the uncompressed byte stream of one file (None, "GZIP" or "ZLIB") in chunks.
 
     A zero-byte file is empty whatever the compression, as in TensorFlow. A broken or
     truncated compressed stream raises CorruptRecordError naming the file and offset.
+    opener: as in detect_compression.
     """
-    with open(path, "rb") as f:
-        if compression_type is None or os.fstat(f.fileno()).st_size == 0:
-            while chunk := f.read(chunk_bytes):
+    with (opener or _open_binary)(path) as f:
+        chunk = f.read(chunk_bytes)
+        if compression_type is None or not chunk:
+            while chunk:
                 yield chunk
+                chunk = f.read(chunk_bytes)
             return
         decompressor = zlib.decompressobj(_ZLIB_WBITS[compression_type])
         offset = 0
-        while chunk := f.read(chunk_bytes):
+        while chunk:
             try:
                 out = decompressor.decompress(chunk)
             except zlib.error as exc:
                 raise CorruptRecordError(
                     f"not a valid {compression_type} stream ({exc}); is the file "
-                    f"{_other_compression_hint(path, compression_type)}?", path=path,
+                    f"{_other_compression_hint(path, compression_type, opener)}?", path=path,
                     offset=offset) from exc
             offset += len(chunk)
             if out:
                 yield out
             if decompressor.eof:
                 break
+            chunk = f.read(chunk_bytes)
         if not decompressor.eof:
             raise CorruptRecordError(f"truncated {compression_type} stream: the file ends "
                                      "before the compressed data does", path=path,
@@ -364,9 +377,9 @@ def read_file_chunks(path, compression_type, chunk_bytes: int = _READ_CHUNK) -> 
             yield tail
 
 
-def _other_compression_hint(path, compression_type):
+def _other_compression_hint(path, compression_type, opener=None):
     try:
-        actual = detect_compression(path)
+        actual = detect_compression(path, opener)
     except OSError:
         return "compressed differently"
     return f"compressed as {actual}" if actual else "uncompressed (compression_type=None)"
@@ -375,8 +388,8 @@ def _other_compression_hint(path, compression_type):
 class _RecordScanner:
     """Splits one file's uncompressed stream into records, verifying the framing."""
 
-    def __init__(self, path, compression_type, skip_corrupt, stats):
-        self.path, self.compression_type = path, compression_type
+    def __init__(self, path, compression_type, skip_corrupt, stats, opener=None):
+        self.path, self.compression_type, self.opener = path, compression_type, opener
         self.skip_corrupt, self.stats = skip_corrupt, stats
         self.record_index = 0
 
@@ -393,7 +406,7 @@ class _RecordScanner:
         buf = b""
         base = 0  # stream offset of buf[0]
         c = _framing()
-        for chunk in read_file_chunks(self.path, self.compression_type):
+        for chunk in read_file_chunks(self.path, self.compression_type, opener=self.opener):
             buf = buf + chunk if buf else chunk
             arrays, used, stop = self._scan_c(c, buf, base) if c else self._scan(buf, base)
             yield from arrays
@@ -407,7 +420,7 @@ class _RecordScanner:
     def _length_crc_error(self, offset: int) -> None:
         hint = ""
         if self.compression_type is None and offset == 0:
-            guess = detect_compression(self.path)
+            guess = detect_compression(self.path, self.opener)
             if guess:
                 hint = f"; the file looks {guess}-compressed: pass compression_type=" \
                        f"'{guess}' or 'auto'"
@@ -477,12 +490,18 @@ def _truncation_detail(buf: bytes) -> str:
            f"bytes with framing, got {len(buf)}"
 
 
-def _file_batches(paths, compression_type, skip_corrupt, stats):
+def _file_batches(paths, compression_type, skip_corrupt, stats, opener=None):
     compression = _normalize_compression(compression_type, allow_auto=True)
     stats = stats if stats is not None else ReadStats()
-    for path in expand_paths(paths):
-        file_compression = detect_compression(path) if compression == "AUTO" else compression
-        yield from _RecordScanner(path, file_compression, skip_corrupt, stats).batches()
+    if opener is None:
+        paths = expand_paths(paths)
+    elif isinstance(paths, str):
+        paths = [paths]
+    for path in paths:
+        file_compression = (detect_compression(path, opener) if compression == "AUTO"
+                            else compression)
+        yield from _RecordScanner(path, file_compression, skip_corrupt, stats,
+                                  opener).batches()
 
 
 def read_tfrecords(paths, compression_type=None, skip_corrupt=False,
@@ -505,11 +524,15 @@ def read_tfrecords(paths, compression_type=None, skip_corrupt=False,
 
 
 def read_tfrecord_batches(paths, compression_type=None, skip_corrupt=False,
-                          stats: ReadStats | None = None,
-                          batch_bytes: int = _BATCH_BYTES) -> Iterator[pa.BinaryArray]:
-    """Like read_tfrecords, but yields pyarrow BinaryArrays of about `batch_bytes` each."""
+                          stats: ReadStats | None = None, batch_bytes: int = _BATCH_BYTES,
+                          opener=None) -> Iterator[pa.BinaryArray]:
+    """Like read_tfrecords, but yields pyarrow BinaryArrays of about `batch_bytes` each.
+
+    opener: path -> binary file object, for files on other filesystems; `paths` are then
+    taken as they are (no glob expansion).
+    """
     pending, size = [], 0
-    for array in _file_batches(paths, compression_type, skip_corrupt, stats):
+    for array in _file_batches(paths, compression_type, skip_corrupt, stats, opener):
         pending.append(array)
         size += _payload_bytes(array)
         if size >= batch_bytes:
