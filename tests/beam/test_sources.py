@@ -96,8 +96,12 @@ def test_bad_rows_to_dead_letters(tmp_path, lazy):
 def test_empty_file_and_missing_pattern(tmp_path):
     with pytest.raises(Exception, match="is empty"):
         tft_beam.ReadCsv(write_csv(tmp_path, ""), schema=SPEC)
-    with pytest.raises(FileNotFoundError, match="matches no files"):
+    with pytest.raises(FileNotFoundError, match="CSV file pattern .*nothing-.*matches no"):
         tft_beam.ReadCsv(str(tmp_path / "nothing-*.csv"), schema=SPEC)
+    with pytest.raises(FileNotFoundError, match="CSV file .*absent.csv' does not exist"):
+        tft_beam.ReadCsv(str(tmp_path / "absent.csv"), schema=SPEC)
+    with pytest.raises(FileNotFoundError, match="Parquet file .*absent.parquet' does not"):
+        tft_beam.ReadParquet(str(tmp_path / "absent.parquet"))
 
 
 def _tfrecord(tmp_path, corrupt=False):

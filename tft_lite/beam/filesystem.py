@@ -41,7 +41,7 @@ def absolute(path: str) -> str:
     return path if is_remote(path) else os.path.abspath(path)
 
 
-def match(patterns, kind: str = "input") -> list:
+def match(patterns, kind: str = "Input") -> list:
     """A path, a glob pattern or a list of them -> sorted, de-duplicated file paths.
 
     Raises FileNotFoundError naming the pattern when one matches nothing.
@@ -52,11 +52,11 @@ def match(patterns, kind: str = "input") -> list:
     out = []
     for pattern in patterns:
         if not is_remote(pattern):
-            out.extend(expand_paths(pattern))
+            out.extend(expand_paths(pattern, kind))
             continue
         found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
         if not found:
-            raise FileNotFoundError(f"{kind} pattern {pattern!r} matches no files")
+            raise FileNotFoundError(f"{kind} file pattern {pattern!r} matches no files")
         out.extend(found)
     return list(dict.fromkeys(out))
 

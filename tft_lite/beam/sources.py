@@ -327,7 +327,7 @@ class ReadCsv(beam.PTransform):
                  schema=None, errors="raise", block_size=32 << 20, lazy=False):
         super().__init__()
         _check_errors(errors)
-        self._files = fs.match(file_pattern)
+        self._files = fs.match(file_pattern, "CSV")
         self._errors, self._lazy = errors, lazy
         self._ranges = [r for f in self._files for r in _csv_ranges(f, block_size, header)]
         names = list(column_names) if column_names else _header_names(self._files[0],
@@ -400,7 +400,7 @@ class ReadParquet(beam.PTransform):
 
     def __init__(self, file_pattern, lazy=False):
         super().__init__()
-        self._files = fs.match(file_pattern)
+        self._files = fs.match(file_pattern, "Parquet")
         self._lazy = lazy
 
     def expand(self, pbegin):
@@ -495,7 +495,7 @@ class ReadTFRecord(beam.PTransform):
                  lazy=False):
         super().__init__()
         _check_errors(errors)
-        self._files = fs.match(file_pattern)
+        self._files = fs.match(file_pattern, "TFRecord")
         self._reader = _TFRecordReader(feature_spec_of(feature_spec), compression_type,
                                        errors)
         self._errors, self._lazy = errors, lazy

@@ -285,10 +285,11 @@ class ReadStats:
     errors: list = field(default_factory=list)  # CorruptRecordError of each skipped record
 
 
-def expand_paths(paths) -> list[str]:
+def expand_paths(paths, kind: str = "TFRecord") -> list[str]:
     """A path, a glob pattern or a list of either → sorted, de-duplicated file list.
 
-    Raises FileNotFoundError naming the pattern when a pattern matches nothing.
+    Raises FileNotFoundError naming the pattern when a pattern matches nothing (`kind` names
+    the files in the message).
     """
     if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]
@@ -298,11 +299,11 @@ def expand_paths(paths) -> list[str]:
         if glob.has_magic(item):
             matches = sorted(glob.glob(item))
             if not matches:
-                raise FileNotFoundError(f"file pattern {item!r} matches no files")
+                raise FileNotFoundError(f"{kind} file pattern {item!r} matches no files")
             out.extend(matches)
         else:
             if not os.path.exists(item):
-                raise FileNotFoundError(f"TFRecord file {item!r} does not exist")
+                raise FileNotFoundError(f"{kind} file {item!r} does not exist")
             out.append(item)
     return list(dict.fromkeys(out))
 
