@@ -136,3 +136,12 @@ def test_housing_demo_with_object_store_paths(store, capsys):
     assert "'age_centered_z': 0.98214" in out
     assert f"{STORE}/housing/transform_fn/transform_graph.pb" in fs.files_under(
         f"{STORE}/housing/transform_fn/")
+
+
+def test_a_failed_run_leaves_nothing_that_looks_complete(store):
+    bad = FakeObjectStore.local(f"{STORE}/in/housing.csv")
+    with open(bad, "ab") as f:
+        f.write(b"-122.0,37.0,not-a-number,1,1,1,1,1,1,NEAR BAY\n")
+    with pytest.raises(Exception, match="housing.csv.*line 20642"):
+        write_remote(f"{STORE}/out", lazy=True)
+    assert [p for p in fs.files_under(f"{STORE}/out") if ".tft_lite-temp-" not in p] == []
