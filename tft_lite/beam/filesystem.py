@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from tft_lite.io.tfrecord import expand_paths
+from tft_lite.serving.artifact import write_file
 
 _RAW = CompressionTypes.UNCOMPRESSED  # never let Beam guess compression from a suffix
 
@@ -84,19 +84,11 @@ def read_bytes(path: str) -> bytes:
 def write_bytes(path: str, data: bytes) -> None:
     """Writes a whole file: locally a temp file renamed into place, remotely one object
     (which object stores make visible only when complete)."""
-    if is_remote(path):
-        with FileSystems.create(path, compression_type=_RAW) as f:
-            f.write(data)
+    if not is_remote(path):
+        write_file(path, data)
         return
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with FileSystems.create(path, compression_type=_RAW) as f:
+        f.write(data)
 
 
 def upload(local_path: str, path: str) -> None:
@@ -134,8 +126,8 @@ def makedirs(path: str) -> None:
 
 
 def files_under(prefix: str) -> list:
-    """Every file whose path starts with `prefix` (remote paths only: on an object store a
-    'directory' is a name prefix)."""
+    """Every file whose path starts with `prefix`, recursively (on an object store a
+    'directory' is a name prefix; Beam's local filesystem lists the same way)."""
     return sorted(m.path for m in FileSystems.match([prefix + "**"])[0].metadata_list)
 
 

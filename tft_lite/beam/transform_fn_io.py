@@ -108,14 +108,11 @@ def download_transform_fn(path: str, local_dir: str) -> str:
     gs://) into `local_dir`, which `tft_lite.serving.load` then reads; returns local_dir."""
     for name in (artifact_files.TRANSFORM_FN_DIR, artifact_files.METADATA_DIR):
         base = fs.join(path, name) + "/"
-        for remote in fs.files_under(base) if fs.is_remote(path) else []:
-            target = os.path.join(local_dir, name, *remote[len(base):].split("/"))
+        for source in fs.files_under(base):
+            target = os.path.join(local_dir, name, *source[len(base):].split("/"))
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target, "wb") as f:
-                f.write(fs.read_bytes(remote))
-        if not fs.is_remote(path):
-            shutil.copytree(os.path.join(path, name), os.path.join(local_dir, name),
-                            dirs_exist_ok=True)
+                f.write(fs.read_bytes(source))
     return local_dir
 
 

@@ -34,12 +34,12 @@ def save(transform_graph: TransformGraph, path) -> None:
     for directory in (fn_dir, assets_dir, meta_dir):
         os.makedirs(directory, exist_ok=True)
     for name, data in transform_graph.assets.items():
-        _write(os.path.join(assets_dir, name), data)
-    _write(os.path.join(fn_dir, GRAPH_FILE), graph_to_bytes(transform_graph.graph))
+        write_file(os.path.join(assets_dir, name), data)
+    write_file(os.path.join(fn_dir, GRAPH_FILE), graph_to_bytes(transform_graph.graph))
     spec = transform_graph.transformed_feature_spec()
-    _write(os.path.join(meta_dir, "schema.json"), schema_to_json(spec).encode("utf-8"))
+    write_file(os.path.join(meta_dir, "schema.json"), schema_to_json(spec).encode("utf-8"))
     pbtxt = schema_to_pbtxt(spec, transform_graph.transformed_int_domains())
-    _write(os.path.join(meta_dir, "schema.pbtxt"), pbtxt.encode("utf-8"))
+    write_file(os.path.join(meta_dir, "schema.pbtxt"), pbtxt.encode("utf-8"))
 
 
 def load(path) -> TransformGraph:
@@ -70,8 +70,9 @@ def load(path) -> TransformGraph:
     return TransformGraph(graph, assets)
 
 
-def _write(path: str, data: bytes) -> None:
-    """Atomic write: a temp file in the same directory, then os.replace."""
+def write_file(path: str, data: bytes) -> None:
+    """Atomic write: a temp file in the same directory, then os.replace (also used by the
+    Beam sinks for local files)."""
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
