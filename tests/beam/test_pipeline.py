@@ -115,6 +115,9 @@ def test_output_layout(in_memory_run):
                      "transformed-00001-of-00003.tfrecord.gz",
                      "transformed-00002-of-00003.tfrecord.gz", "transformed.schema.json",
                      "transformed.schema.pbtxt", "transformed_metadata"]
+    for root, _, files in os.walk(in_memory_run):  # as TF writes them (umask 022)
+        for name in files:
+            assert os.stat(os.path.join(root, name)).st_mode & 0o777 == 0o644, name
 
 
 def no_quantiles_fn(inputs):

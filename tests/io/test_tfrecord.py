@@ -85,6 +85,13 @@ def test_writer_keeps_old_file_until_close(tmp_path):
     assert list(io.read_tfrecords(path)) == [b"new"]
 
 
+def test_written_file_is_readable_by_others_as_tensorflows(tmp_path):
+    """A temp file's 0600 must not follow the rename: TF writes 0644 (under umask 022), and
+    a training job under another user reads the shards."""
+    path = _write(tmp_path / "out.tfrecord.gz", [b"x"], "GZIP")
+    assert os.stat(path).st_mode & 0o777 == 0o644
+
+
 def test_writer_in_missing_directory_raises(tmp_path):
     with pytest.raises(RecordError, match="cannot create"):
         io.TFRecordWriter(tmp_path / "missing" / "f")

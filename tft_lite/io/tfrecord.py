@@ -147,6 +147,7 @@ class TFRecordWriter:
                 dir=directory, prefix=f".{os.path.basename(self.path)}.", suffix=".tmp")
         except OSError as exc:
             raise RecordError(f"cannot create a file in {directory}: {exc}", path=path) from exc
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would follow the rename: others could not read
         self._file = os.fdopen(fd, "wb")
         self._compressor = None
         if self.compression_type:
