@@ -261,3 +261,29 @@ def test_csv_ranges_hold_every_line_once_whatever_the_block_size(tmp_path, body)
         assert b"".join(data for data, _ in parts) == body, block_size
         for data, start in parts:  # each part is whole lines from its recorded offset
             assert not data or path.read_bytes()[start:start + len(data)] == data
+
+
+@pytest.mark.parametrize("body_size,block_size,expected", [
+    (100, 32, [25, 25, 25, 25]),  # 4 equal ranges, not 32+32+32+4
+    (100, 100, [100]),
+    (100, 99, [50, 50]),
+    (7, 3, [2, 2, 3]),
+    (5, 10, [5]),
+])
+def test_csv_ranges_are_equal_and_at_most_block_size(tmp_path, body_size, block_size,
+                                                       expected):
+    """Ranges go round-robin to workers: a runt last range would leave one idle."""
+    from tft_lite.beam.sources import _csv_ranges
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"h\n" + b"x" * body_size)
+    ranges = _csv_ranges(str(path), block_size, header=True)
+    assert [r.end - r.start for r in ranges] == expected
+    assert ranges[0].start == 2 and ranges[-1].end == body_size + 2
+    assert all(a.end == b.start for a, b in zip(ranges, ranges[1:]))
+
+
+def test_csv_ranges_of_a_header_only_file(tmp_path):
+    from tft_lite.beam.sources import _csv_ranges
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"x,n,s\n")
+    assert [(r.start, r.end) for r in _csv_ranges(str(path), 4, header=True)] == [(6, 6)]
