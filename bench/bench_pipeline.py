@@ -6,15 +6,20 @@ vocabulary top_k=100000 + 1 OOV bucket, one bucketize(10) of a z-scored column; 
 TFRecords (level 1, the sinks' default, for both) + transform graph; the CSV is read lazily
 (each pass re-reads its byte ranges). Printed in one run:
 
-  beam (FnApiRunner, in-process)         wall time and peak RSS of a child process (its own
-                                         VmHWM: for the multi-process modes, the runner only)
+  beam (FnApiRunner, in-process)         wall time, peak RSS (the child's own VmHWM: for
+                                         the multi-process modes, the runner only) and CPU
+                                         seconds (workers included) of a child process
   beam (in-process, pinned to 1 core)    wall time: one worker with one core
   beam (multi_processing, 1 worker)      wall time: the same runner mode as 2 workers
+  beam (multi_processing, 1 worker,      wall time: the same runner mode with one core, as
+        pinned to 1 core)                a 1-vCPU cloud worker (2 workers get 2 cores)
   beam (multi_processing, 2 workers)     wall time
   beam (multi_threading, 2 workers)      wall time (numpy, pyarrow, zlib and the C codec
                                          release the GIL)
   floor: single-process numpy/pyarrow     the same math and encoding with no framework
   ratios: beam / floor, 1 worker / 2 workers
+  scaling bound: the most any worker count could gain over a 1-worker run on this machine's
+                 cores, from that run's own CPU seconds (see scaling_bound)
 
 Each configuration runs in its own child process (so peak RSS is per run).
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -90,20 +96,24 @@ def _repeat_csv(source: str, target: str, times: int) -> None:
 
 
 def child(mode: str, input_csv: str, output_dir: str) -> None:
-    if mode == "beam1c":  # one worker with one core: the scaling baseline of 2 workers
+    if mode in ("beam1c", "beam1pc"):  # one worker with one core (the runner, its worker
+        # process and every thread they start inherit the affinity): a 1-vCPU worker
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
     if mode == "floor":
         floor(input_csv, output_dir)
     else:
         flags = {"beam1": [], "beam1c": [],
                  "beam1p": ["--direct_running_mode=multi_processing", "--direct_num_workers=1"],
+                 "beam1pc": ["--direct_running_mode=multi_processing",
+                             "--direct_num_workers=1"],
                  "beam2": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
                  "beam2t": ["--direct_running_mode=multi_threading", "--direct_num_workers=2"],
                  }[mode]
         criteo.run(input_csv, output_dir, flags)
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "rss_mb": _peak_rss_mb()}))
+    print(json.dumps({"seconds": seconds, "rss_mb": _peak_rss_mb(),
+                      "cpu_seconds": _cpu_seconds() - cpu_start}))
 
 
 def _peak_rss_mb() -> float:
@@ -117,6 +127,13 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its waited-for children (Beam's
+    worker processes are waited for when the pipeline finishes, so they count)."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def measure(mode: str, input_csv: str, output_dir: str) -> dict:
     result = subprocess.run([sys.executable, __file__, "--child", mode, "--input", input_csv,
                              "--output", output_dir], capture_output=True, text=True)
@@ -125,14 +142,24 @@ def measure(mode: str, input_csv: str, output_dir: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def scaling_bound(one_worker: dict, cores: int) -> float:
+    """The most any number of workers on `cores` cores can speed up `one_worker`'s run: its
+    CPU work can at best be spread over every core, so the run takes at least
+    cpu_seconds / cores (more workers only add work). A worker that already keeps more than
+    one core busy (pyarrow's CSV threads, the deflate thread) lowers the bound below `cores`.
+    """
+    return one_worker["seconds"] / (one_worker["cpu_seconds"] / cores)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rss-rows", type=int, default=0,
                         help="also measure peak RSS of the 1-worker run at this many rows")
     parser.add_argument("--rss-repeat", type=int, default=0, metavar="K",
-                        help="also measure peak RSS of the 1-worker run on the CSV repeated K "
-                             "times: K x the rows, the same vocabulary")
+                        help="also run the 1- and 2-worker configurations on the CSV "
+                             "repeated K times (K x the rows, the same vocabulary): peak RSS "
+                             "and scaling once fixed costs weigh less")
     parser.add_argument("--child", default=None)
     parser.add_argument("--input")
     parser.add_argument("--output")
@@ -144,39 +171,64 @@ def main():
         csv = os.path.join(tmp, "criteo.csv")
         criteo.make_csv(csv, args.rows)
         print(f"{args.rows:,d} rows, {os.path.getsize(csv) / 1e6:.0f} MB CSV")
-        runs = {mode: measure(mode, csv, os.path.join(tmp, mode))
-                for mode in ("floor", "beam1", "beam1c", "beam1p", "beam2", "beam2t")}
-        for mode, label in (("floor", "floor: numpy/pyarrow, 1 process"),
-                            ("beam1", "beam FnApiRunner in-memory"),
-                            ("beam1c", "beam in-memory, pinned to 1 core"),
-                            ("beam1p", "beam FnApiRunner 1 worker process"),
-                            ("beam2", "beam FnApiRunner 2 worker processes"),
-                            ("beam2t", "beam FnApiRunner 2 worker threads")):
-            r = runs[mode]
-            print(f"{label:<34} {r['seconds']:7.1f} s  peak RSS {r['rss_mb']:7.0f} MB")
+        runs = {mode: measure(mode, csv, os.path.join(tmp, mode)) for mode in _LABELS}
+        _print_runs(runs)
         print(f"beam 1 worker / floor  {runs['beam1']['seconds'] / runs['floor']['seconds']:.2f}x"
               f"   (target <= 3x)")
-        for one, mode, label in (("beam1", "beam2", "in-memory / 2 processes"),
-                                 ("beam1c", "beam2", "in-memory on 1 core / 2 processes"),
-                                 ("beam1p", "beam2", "1 process / 2 processes"),
-                                 ("beam1", "beam2t", "in-memory / 2 threads")):
-            print(f"beam {label}  "
-                  f"{runs[one]['seconds'] / runs[mode]['seconds']:.2f}x   (target >= 1.6x)")
+        _print_scaling(runs)
         if args.rss_repeat:
             big = os.path.join(tmp, "repeated.csv")
             _repeat_csv(csv, big, args.rss_repeat)
-            r = measure("beam1", big, os.path.join(tmp, "repeated"))
-            print(f"beam 1 worker on the CSV repeated {args.rss_repeat}x "
-                  f"({args.rss_repeat * args.rows:,d} rows, same vocabulary): "
-                  f"{r['seconds']:.1f} s, peak RSS {r['rss_mb']:.0f} MB (vs "
+            print(f"\nthe CSV repeated {args.rss_repeat}x ({args.rss_repeat * args.rows:,d} rows, "
+                  f"the same vocabulary):")
+            repeated = {mode: measure(mode, big, os.path.join(tmp, "repeated-" + mode))
+                        for mode in _SCALING_MODES}
+            _print_runs(repeated)
+            _print_scaling(repeated)
+            print(f"peak RSS of in-memory: {repeated['beam1']['rss_mb']:.0f} MB (vs "
                   f"{runs['beam1']['rss_mb']:.0f} MB at {args.rows:,d} rows)")
         if args.rss_rows:
             big = os.path.join(tmp, "big.csv")
             criteo.make_csv(big, args.rss_rows)
             r = measure("beam1", big, os.path.join(tmp, "big"))
-            print(f"beam 1 worker at {args.rss_rows:,d} rows: {r['seconds']:.1f} s, peak RSS "
-                  f"{r['rss_mb']:.0f} MB (vs {runs['beam1']['rss_mb']:.0f} MB at "
+            print(f"\nbeam in-memory at {args.rss_rows:,d} fresh rows: {r['seconds']:.1f} s, "
+                  f"peak RSS {r['rss_mb']:.0f} MB (vs {runs['beam1']['rss_mb']:.0f} MB at "
                   f"{args.rows:,d} rows)")
+
+
+_LABELS = {
+    "floor": "floor: numpy/pyarrow, 1 process",
+    "beam1": "beam FnApiRunner in-memory",
+    "beam1c": "beam in-memory, pinned to 1 core",
+    "beam1p": "beam FnApiRunner 1 worker process",
+    "beam1pc": "beam 1 worker process, 1 core",
+    "beam2": "beam FnApiRunner 2 worker processes",
+    "beam2t": "beam FnApiRunner 2 worker threads",
+}
+_SHORT = {"beam1": "in-memory", "beam1c": "in-memory on 1 core", "beam1p": "1 process",
+          "beam1pc": "1 process on 1 core", "beam2": "2 processes", "beam2t": "2 threads"}
+_SCALING_MODES = ("beam1", "beam1c", "beam1p", "beam1pc", "beam2")
+
+
+def _print_runs(runs: dict) -> None:
+    for mode, r in runs.items():
+        print(f"{_LABELS[mode]:<36} {r['seconds']:7.1f} s  peak RSS {r['rss_mb']:7.0f} MB  "
+              f"CPU {r['cpu_seconds']:5.1f} s = {r['cpu_seconds'] / r['seconds']:.2f} cores")
+
+
+def _print_scaling(runs: dict) -> None:
+    """1 worker / 2 workers for each 1-worker configuration, and the most any worker count
+    could gain over it on this machine's cores (scaling_bound)."""
+    cores = len(os.sched_getaffinity(0))
+    for one, two in (("beam1", "beam2"), ("beam1c", "beam2"), ("beam1p", "beam2"),
+                     ("beam1pc", "beam2"), ("beam1", "beam2t")):
+        if one in runs and two in runs:
+            if one in ("beam1c", "beam1pc"):  # 1 core -> 2 cores: workers scaled out
+                bound = "; each worker with one core, as a cloud runner adds workers"
+            else:  # the 1-worker run already uses more than one of the cores
+                bound = f"; bound on {cores} cores {scaling_bound(runs[one], cores):.2f}x"
+            print(f"beam {_SHORT[one]} / {_SHORT[two]}  "
+                  f"{runs[one]['seconds'] / runs[two]['seconds']:.2f}x   (target >= 1.6x{bound})")
 
 
 if __name__ == "__main__":
