@@ -206,6 +206,22 @@ def test_write_tfrecords_with_a_compression_level_and_fixed_shards(tmp_path):
     assert (tmp_path / "x.schema.json").exists() and (tmp_path / "x.schema.pbtxt").exists()
 
 
+@pytest.mark.parametrize("rows,expected", [
+    (1000, [333, 333, 334]),  # one batch: cut into 3 slices, one per shard
+    (100, [100]),  # under 3 x 64 rows: one slice (no per-row elements), a shard of its own
+])
+def test_fixed_shards_share_the_rows_of_one_batch(tmp_path, rows, expected):
+    spec = {"n": io.FixedLenFeature([], "int64")}
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
+        batches = pipeline | beam.Create([pa.record_batch({"n": list(range(rows))})])
+        batches | tft_beam.WriteTFRecords(str(tmp_path / "x"), num_shards=3, metadata=spec)
+    per_shard = [len(list(io.read_tfrecords(str(tmp_path / f"x-{i:05d}-of-00003.tfrecord.gz"),
+                                            "GZIP"))) for i in range(3)]
+    assert sorted(n for n in per_shard if n) == expected
+    records = list(io.read_tfrecords(str(tmp_path / "x-*.tfrecord.gz"), "GZIP"))
+    assert sorted(io.decode_examples(records, spec)["n"].tolist()) == list(range(rows))
+
+
 @pytest.mark.parametrize("lazy", [False, True])
 def test_read_parquet(tmp_path, lazy):
     import pyarrow.parquet as pq
