@@ -115,6 +115,11 @@ def test_output_layout(in_memory_run):
                      "transformed-00001-of-00003.tfrecord.gz",
                      "transformed-00002-of-00003.tfrecord.gz", "transformed.schema.json",
                      "transformed.schema.pbtxt", "transformed_metadata"]
+    for extension in ("json", "pbtxt"):  # the schema beside the shards is the graph's
+        with open(os.path.join(in_memory_run, f"transformed.schema.{extension}")) as f, \
+                open(os.path.join(in_memory_run, "transformed_metadata",
+                                  f"schema.{extension}")) as g:
+            assert f.read() == g.read()
     for root, _, files in os.walk(in_memory_run):  # as TF writes them (umask 022)
         for name in files:
             assert os.stat(os.path.join(root, name)).st_mode & 0o777 == 0o644, name

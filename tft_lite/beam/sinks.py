@@ -192,10 +192,14 @@ def _compression_of(suffix):
     return {v: k for k, v in _SUFFIXES.items()}[suffix]
 
 
-def write_schema_beside(prefix: str, spec: dict) -> None:
-    """`<prefix>.schema.json` and `<prefix>.schema.pbtxt` next to the shards (atomic)."""
+def write_schema_beside(prefix: str, spec: dict, int_domains: dict | None = None) -> None:
+    """`<prefix>.schema.json` and `<prefix>.schema.pbtxt` next to the shards (atomic).
+
+    int_domains: name -> (min, max, is_categorical) of integer features (the vocabulary ids'
+    ranges a transform graph knows), as in its transformed_metadata/schema.pbtxt.
+    """
     for extension, text in ((".schema.json", schema_to_json(spec)),
-                            (".schema.pbtxt", schema_to_pbtxt(spec))):
+                            (".schema.pbtxt", schema_to_pbtxt(spec, int_domains))):
         fs.write_bytes(prefix + extension, text.encode("utf-8"))
 
 

@@ -162,7 +162,8 @@ class WriteTransformOutput(TupleInputMixin, beam.PTransform):
             check_digests(parts, artifact_digest(artifact))
             write_transform_fn(artifact, output_dir)
             finals = commit_shards(parts, prefix, suffix, num_shards)
-            write_schema_beside(prefix, spec)
+            write_schema_beside(prefix, spec,  # the same text as transformed_metadata/
+                                transform_graph_of(artifact).transformed_int_domains())
             finish_temp_dirs(temp_dir)
             return finals
 
