@@ -11,6 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 import tft_lite.beam as tft_beam
 from tft_lite import io
+from tft_lite.beam.sources import CsvError
 from tft_lite.errors import CorruptRecordError
 from tests.beam.test_pipeline import _Collect, collected
 
@@ -303,3 +304,18 @@ def test_csv_ranges_of_a_header_only_file(tmp_path):
     path = tmp_path / "d.csv"
     path.write_bytes(b"x,n,s\n")
     assert [(r.start, r.end) for r in _csv_ranges(str(path), 4, header=True)] == [(6, 6)]
+
+
+def test_schema_feature_missing_from_the_header_names_file_and_columns(tmp_path):
+    """A wrong file or delimiter fails when the pipeline is built, not in its first pass."""
+    path = write_csv(tmp_path, "x;n;s\n1.5;2;a\n")  # ';' separated, read with ','
+    with pytest.raises(CsvError, match=r"data\.csv: schema feature\(s\) 'n', 's', 'x' not "
+                                       r"among the columns of its header \(1: x;n;s\)"):
+        tft_beam.ReadCsv(path, schema=SPEC)
+
+
+def test_schema_feature_missing_from_column_names(tmp_path):
+    path = write_csv(tmp_path, "1.5,2,a\n")
+    with pytest.raises(CsvError, match=r"'s' not among the columns of column_names "
+                                       r"\(3: x, n, t\)"):
+        tft_beam.ReadCsv(path, column_names=["x", "n", "t"], header=False, schema=SPEC)

@@ -338,6 +338,8 @@ class ReadCsv(beam.PTransform):
         names = list(column_names) if column_names else _header_names(self._files[0],
                                                                        delimiter)
         spec = feature_spec_of(schema) if schema is not None else {}
+        _check_columns(spec, names, self._files[0], "its header" if not column_names
+                       else "column_names")
         self._reader = _CsvReader(names, delimiter, spec, errors)
 
     def expand(self, pbegin):
@@ -363,6 +365,16 @@ def _spread(pbegin, elements: list):
     """The elements as a PCollection, reshuffled so that workers share them (Create's own
     reshuffle, which it applies to more than one element)."""
     return pbegin | "Splits" >> beam.Create(elements, reshuffle=True)
+
+
+def _check_columns(spec: dict, names: list, path: str, source: str) -> None:
+    """Every feature of the schema must be a column: else the first pass would fail on a
+    batch without it, far from the cause (a wrong file or delimiter)."""
+    missing = [name for name in spec if name not in names]
+    if missing:
+        shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+        raise CsvError(f"CSV file {path}: schema feature(s) {', '.join(map(repr, missing))} "
+                       f"not among the columns of {source} ({len(names)}: {shown})")
 
 
 def _header_names(path: str, delimiter: str) -> list:
