@@ -22,6 +22,7 @@ becomes graph data (constants, or a vocabulary asset file) is a second table, BI
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -117,13 +118,10 @@ class PhaseInputs:
         self.assets = assets
         self.steps = steps
         self._wanted = sorted({i for step in steps for i in step.input_ids})
-        self._program = None
 
-    @property
+    @functools.cached_property
     def program(self) -> Program:
-        if self._program is None:
-            self._program = Program(self.graph, self.assets)
-        return self._program
+        return Program(self.graph, self.assets)
 
     @property
     def required_features(self) -> list:

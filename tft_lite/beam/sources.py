@@ -19,6 +19,7 @@ each file whole when your data has them).
 """
 from __future__ import annotations
 
+import functools
 import io
 from typing import NamedTuple
 
@@ -266,14 +267,11 @@ class _LineIndex:
 
     def __init__(self, path: str, start: int, data: bytes):
         self._path, self._start, self._data = path, start, data
-        self._base = None
 
-    @property
+    @functools.cached_property
     def base(self) -> int:
         """1-based line number of the range's first line."""
-        if self._base is None:
-            self._base = _line_of_offset(self._path, self._start)
-        return self._base
+        return _line_of_offset(self._path, self._start)
 
     @property
     def numbers(self) -> np.ndarray:
